@@ -1,0 +1,73 @@
+"""The `arctl` command line, built by a factory from a plugin manager (no import-time registration).
+
+Exit codes: 0 ok, 1 runtime failure (one line, no traceback unless ARCTL_DEBUG=1), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import typer
+
+from arctl.errors import ArctlError
+from arctl.plugins import PluginManager
+
+
+def build_app(manager: PluginManager) -> typer.Typer:
+    from arctl.cli import env_cmd, generate_cmd, models_cmd, plugins_cmd
+
+    app = typer.Typer(
+        name="arctl",
+        help="Run, compare, watermark and edit autoregressive image generators.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    for module in (generate_cmd, models_cmd, plugins_cmd, env_cmd):
+        module.add_commands(app, manager)
+    for spec in manager.registry.all("command"):
+        try:
+            sub = spec.load()()
+            if not isinstance(sub, typer.Typer):
+                raise TypeError(f"factory returned {type(sub).__name__}, not a typer.Typer")
+        except Exception as exc:  # one plugin's broken command must not take the CLI down
+            manager.record_failure(spec.plugin, f"command {spec.name!r}: {type(exc).__name__}: {exc}")
+            continue
+        app.add_typer(sub, name=spec.name, help=spec.description)
+    return app
+
+
+def _debug() -> bool:
+    return os.environ.get("ARCTL_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _fail(message: str, code: int) -> int:
+    if _debug():
+        traceback.print_exc()
+    sys.stderr.write(f"Error: {message}\n")
+    return code
+
+
+def main(argv: list[str] | None = None, manager: PluginManager | None = None) -> int:
+    """Run the CLI and return its exit code (never raises for user or runtime errors)."""
+    try:
+        manager = manager or PluginManager()
+        command = typer.main.get_command(build_app(manager))
+        # Standalone mode lets typer report its own usage errors (exit 2); our errors propagate to here.
+        command.main(args=argv, prog_name="arctl", standalone_mode=True)
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except ArctlError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        return 130
+    except Exception as exc:  # a bug, not a user error: say so, keep the traceback behind ARCTL_DEBUG
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (set ARCTL_DEBUG=1 for the traceback)", 1)
+
+
+def run() -> None:
+    sys.exit(main())

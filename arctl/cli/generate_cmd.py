@@ -1,0 +1,185 @@
+"""`arctl generate` and `arctl reproduce`."""
+
+
+import re
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from arctl.cli.output import StepProgress, err, print_json
+from arctl.errors import ArctlError, UsageError
+from arctl.options import split_assignments
+
+MAX_SEED = 2**63 - 1
+DTYPES = ["auto", "fp32", "bf16", "fp16"]
+
+
+def parse_weights(values: list[str] | None, main_role: str) -> dict[str, str]:
+    """``--weights PATH`` (the main file) or ``--weights ROLE=PATH``."""
+    result: dict[str, str] = {}
+    for value in values or []:
+        role, sep, path = value.partition("=")
+        if not sep:
+            role, path = main_role, value
+        if role in result:
+            raise UsageError(f"--weights: file role {role!r} given twice")
+        result[role] = path
+    return result
+
+
+def output_stem(recipe: dict) -> str:
+    condition = recipe["condition"]
+    if recipe["conditioning"] == "class":
+        tag = f"c{condition}"
+    elif recipe["conditioning"] == "text":
+        tag = re.sub(r"[^a-z0-9]+", "-", str(condition).lower()).strip("-")[:40] or "prompt"
+    else:
+        tag = "u"
+    return f"{recipe['model']}_{tag}_s{recipe['seed']}_{recipe['item']:03d}"
+
+
+def add_commands(app: typer.Typer, manager) -> None:
+    def complete_model(incomplete: str) -> list[str]:
+        from arctl.registry import GeneratorSpec
+
+        return [ref.checkpoint.name for ref in manager.registry.checkpoints()
+                if isinstance(ref.owner, GeneratorSpec) and ref.checkpoint.name.startswith(incomplete)]
+
+    @app.command()
+    def generate(
+        model: Annotated[str, typer.Argument(help="Checkpoint name (see `arctl models`).", autocompletion=complete_model)],
+        classes: Annotated[Optional[list[int]], typer.Option("--class", "-c", help="Class id; repeat for several.")] = None,
+        prompts: Annotated[Optional[list[str]], typer.Option("--prompt", "-p", help="Text prompt; repeat for several.")] = None,
+        num: Annotated[int, typer.Option("--num", "-n", min=1, help="Images per class or prompt.")] = 1,
+        seed: Annotated[Optional[int], typer.Option("--seed", "-s", min=0, max=MAX_SEED, help="Random seed (default: random, recorded).")] = None,
+        cfg: Annotated[Optional[float], typer.Option(min=0.0, help="Guidance strength, in each method's published meaning (see `arctl models MODEL --options`).")] = None,
+        cfg_schedule: Annotated[Optional[str], typer.Option(help="CFG schedule: constant, linear, half-linear, interval, ...")] = None,
+        top_k: Annotated[Optional[int], typer.Option(min=0, help="Keep the k most likely tokens (0: off).")] = None,
+        top_p: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Nucleus mass to keep, in (0, 1] (1: off).")] = None,
+        temperature: Annotated[Optional[float], typer.Option(help="Softmax temperature (> 0).")] = None,
+        sampler: Annotated[Optional[str], typer.Option(help="Sampler: multinomial, greedy, or one a plugin adds.")] = None,
+        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Plugin option KEY=VALUE; repeat.")] = None,
+        batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per forward batch (default: the generator's).")] = None,
+        device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N, mps.")] = "auto",
+        dtype: Annotated[str, typer.Option(help="auto, fp32, bf16, fp16 (auto: bf16 on capable CUDA, else fp32).", autocompletion=lambda: DTYPES)] = "auto",
+        weights: Annotated[Optional[list[str]], typer.Option(help="Local weights: PATH for the main file or ROLE=PATH.")] = None,
+        out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("outputs"),
+        grid: Annotated[bool, typer.Option(help="Also write all images as one grid PNG.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of paths.")] = False,
+    ) -> None:
+        """Generate images; each PNG carries the full recipe to regenerate it."""
+        from arctl import generation
+        from arctl.images import make_grid, save_png, unique_path
+
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {out}: exists and is not a directory")
+        ref = generation.generator_ref(manager.registry, model)
+        settings = generation.resolve_settings(
+            manager.registry, ref.owner, sampler=sampler, cfg=cfg, cfg_schedule=cfg_schedule, top_k=top_k,
+            top_p=top_p, temperature=temperature, options=split_assignments(option or []),
+        )
+        generation.check_conditions(ref.owner, classes, prompts)
+        loaded = generation.load_model(manager, model, device=device, dtype=dtype,
+                                       weights=parse_weights(weights, ref.checkpoint.main_role))
+        loaded.accelerator.reset_peak_memory()
+        started = time.perf_counter()
+        with StepProgress(f"{model}") as progress:
+            results = generation.generate(
+                manager, loaded, settings, classes=classes, prompts=prompts, num=num, seed=seed,
+                batch_size=batch_size, progress=generation.Progress(progress.start, progress.advance),
+            )
+        loaded.accelerator.synchronize()
+        seconds = time.perf_counter() - started
+        paths = [save_png(r.image, unique_path(out, output_stem(r.recipe)), r.recipe) for r in results]
+        grid_path = None
+        if grid:
+            grid_recipe = {k: v for k, v in results[0].recipe.items() if k not in ("item", "condition")}
+            stem = f"{model}_grid_s{results[0].recipe['seed']}"
+            grid_path = save_png(make_grid([r.image for r in results]), unique_path(out, stem), grid_recipe)
+        summary = {
+            "model": model,
+            "images": [{"path": str(p), "condition": r.recipe["condition"], "item": r.recipe["item"]} for p, r in zip(paths, results)],
+            "grid": str(grid_path) if grid_path else None,
+            "seed": results[0].recipe["seed"],
+            "seconds": round(seconds, 3),
+            "images_per_second": round(len(results) / seconds, 3) if seconds > 0 else None,
+            "peak_memory_bytes": loaded.accelerator.peak_memory(),
+            **loaded.accelerator.describe(),
+        }
+        if as_json:
+            print_json(summary)
+            return
+        for p in paths + ([grid_path] if grid_path else []):
+            typer.echo(str(p))
+        err().print(f"{len(paths)} image(s) in {seconds:.2f}s on {summary['device']} ({summary['dtype']}), seed {summary['seed']}")
+
+    @app.command()
+    def reproduce(
+        image: Annotated[Path, typer.Argument(help="A PNG written by `arctl generate`.")],
+        device: Annotated[Optional[str], typer.Option(help="Override the recorded device.")] = None,
+        dtype: Annotated[Optional[str], typer.Option(help="Override the recorded dtype.", autocompletion=lambda: DTYPES)] = None,
+        out: Annotated[Optional[Path], typer.Option("--out", help="Also save the regenerated image here.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print a JSON verdict.")] = False,
+    ) -> None:
+        """Re-run the recipe stored in IMAGE and say whether the result is identical (exit 1 if not)."""
+        import numpy as np
+
+        from arctl import __version__
+        from arctl.images import open_image, read_recipe, save_png
+
+        recipe = read_recipe(image)
+        original = np.asarray(open_image(image).convert("RGB"))
+        regenerated = regenerate(manager, recipe, device=device, dtype=dtype)
+        if out is not None:
+            save_png(regenerated.image, out, regenerated.recipe)
+        new = np.asarray(regenerated.image)
+        identical = new.shape == original.shape and bool(np.array_equal(new, original))
+        diff = None if new.shape != original.shape else int(np.abs(new.astype(int) - original.astype(int)).max())
+        notes = [f"{name} {recipe['versions'].get(name)} -> {v}" for name, v in regenerated.recipe["versions"].items()
+                 if recipe["versions"].get(name) != v]
+        if as_json:
+            print_json({"image": str(image), "identical": identical, "max_abs_pixel_diff": diff, "version_changes": notes})
+        elif identical:
+            typer.echo(f"{image}: identical")
+        else:
+            typer.echo(f"{image}: differs (max pixel difference {diff})" if diff is not None else f"{image}: differs (size changed)")
+        if notes and not as_json:
+            err().print("versions changed since the image was made: " + ", ".join(notes))
+        if not identical:
+            raise typer.Exit(1)
+
+
+def regenerate(manager, recipe: dict, *, device: str | None = None, dtype: str | None = None):
+    """Re-run the one batch an image came from and return that image."""
+    from arctl import generation
+    from arctl.hub import resolve_file
+    from arctl.registry import WeightFile
+
+    if recipe.get("format") != generation.RECIPE_FORMAT:
+        raise ArctlError(f"recipe format {recipe.get('format')!r} is not supported by this arctl")
+    ref = generation.generator_ref(manager.registry, recipe["model"])
+    weights = {}
+    for role, source in recipe["files"].items():
+        if "path" in source:
+            weights[role] = source["path"]
+        elif source.get("commit"):  # the exact commit the image was made with
+            registered = ref.checkpoint.files[role]
+            pinned = WeightFile(registered.repo_id, registered.filename, source["commit"], registered.container)
+            weights[role] = str(resolve_file(pinned, model=recipe["model"]).path)
+    settings = generation.resolve_settings(
+        manager.registry, ref.owner, options={k: str(v) for k, v in recipe["options"].items()}, **recipe["sampling"]
+    )
+    loaded = generation.load_model(manager, recipe["model"], device=device or recipe["device"],
+                                   dtype=dtype or recipe["dtype"], weights=weights)
+    conditions = recipe["conditions"]
+    conditioning = recipe["conditioning"]
+    results = generation.generate(
+        manager, loaded, settings,
+        classes=conditions if conditioning == "class" else None,
+        prompts=conditions if conditioning == "text" else None,
+        num=recipe["num"], seed=recipe["seed"], batch_size=recipe["batch_size"],
+        only_batch=recipe["item"] // recipe["batch_size"],
+    )
+    return next(r for r in results if r.recipe["item"] == recipe["item"])

@@ -1,0 +1,59 @@
+"""Where output goes: results on stdout (plain or JSON), progress and messages on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+
+def out() -> Console:
+    return Console(file=sys.stdout, soft_wrap=True)
+
+
+def err() -> Console:
+    return Console(file=sys.stderr, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"
+
+
+class StepProgress:
+    """A rich progress bar on stderr, fed by the generation loop's callbacks."""
+
+    def __init__(self, description: str) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=err(), transient=True,
+        )
+        self.description = description
+        self.task = None
+
+    def start(self, total: int) -> None:
+        self.task = self.progress.add_task(self.description, total=total)
+
+    def advance(self) -> None:
+        self.progress.advance(self.task)
+
+    def __enter__(self) -> StepProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()

@@ -1,0 +1,245 @@
+"""Checkpoint files: resolution (local path > Hub cache > Hub download) and safe, strict loading.
+
+The Hugging Face environment (HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE) is read at call time, so the
+cache other HF tools fill is reused and tests can point it elsewhere. Pickles are only ever read
+with ``torch.load(weights_only=True)``: nothing inside a checkpoint can run code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from arctl.errors import ArctlError, StateDictMismatchError, UnsafeCheckpointError, WeightsNotFoundError
+from arctl.registry import Checkpoint, WeightFile
+
+PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+SUPPORTED_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
+CONTAINER_KEYS = {"model": "model", "model_ema": "model_ema", "state_dict": "state_dict", "module": "module"}
+AUTO_CONTAINER_ORDER = ("model", "module", "state_dict")
+
+
+def hf_home() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "huggingface"
+    return Path(os.environ.get("HF_HOME", default)).expanduser()
+
+
+def cache_dir() -> Path:
+    """The Hub cache, as huggingface_hub would find it with the current environment."""
+    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    return Path(explicit).expanduser() if explicit else hf_home() / "hub"
+
+
+def is_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class ResolvedFile:
+    """A checkpoint file on disk and where it came from (the commit is recorded in every output's recipe)."""
+
+    path: Path
+    source: str  # "local", "cache" or "download"
+    weight: WeightFile | None = None
+    commit: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        if self.weight is None:
+            return {"path": str(self.path), "size": self.path.stat().st_size}
+        return {
+            "repo_id": self.weight.repo_id,
+            "filename": self.weight.filename,
+            "revision": self.weight.revision,
+            "commit": self.commit,
+        }
+
+
+def _snapshot_commit(path: Path, filename: str) -> str:
+    # .../models--org--name/snapshots/<commit>/<filename, possibly with folders>
+    return path.parents[len(Path(filename).parts) - 1].name
+
+
+def cached_path(wf: WeightFile) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(wf.repo_id, wf.filename, cache_dir=cache_dir(), revision=wf.revision)
+    return Path(found) if isinstance(found, str) else None
+
+
+def _rich_download_bar():
+    import warnings
+
+    from rich.console import Console
+    from tqdm import TqdmExperimentalWarning
+    from tqdm.rich import tqdm_rich
+
+    class RichDownloadBar(tqdm_rich):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("options", {"console": Console(stderr=True)})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", TqdmExperimentalWarning)
+                super().__init__(*args, **kwargs)
+
+    return RichDownloadBar
+
+
+def _not_found(wf: WeightFile, model: str | None, why: str) -> WeightsNotFoundError:
+    fix = f"run `arctl download {model}` where the Hub is reachable" if model else "download it where the Hub is reachable"
+    return WeightsNotFoundError(
+        f"{wf.filename} from {wf.repo_id} (revision {wf.revision}) is not in the Hugging Face cache at "
+        f"{cache_dir()} and {why}; {fix}, or pass --weights PATH"
+    )
+
+
+def resolve_file(wf: WeightFile, local: str | os.PathLike | None = None, *, model: str | None = None) -> ResolvedFile:
+    """Explicit local path > Hub cache > Hub download (unless HF_HUB_OFFLINE)."""
+    if local is not None:
+        path = Path(local).expanduser()
+        if not path.is_file():
+            raise ArctlError(f"weights file {path} does not exist")
+        return ResolvedFile(path, "local")
+    path = cached_path(wf)
+    if path is not None:
+        return ResolvedFile(path, "cache", wf, _snapshot_commit(path, wf.filename))
+    if is_offline():
+        raise _not_found(wf, model, "HF_HUB_OFFLINE is set")
+    return _download(wf, model)
+
+
+def _download(wf: WeightFile, model: str | None) -> ResolvedFile:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        found = hf_hub_download(
+            wf.repo_id, wf.filename, revision=wf.revision, cache_dir=cache_dir(), tqdm_class=_rich_download_bar()
+        )
+    except LocalEntryNotFoundError:
+        raise _not_found(wf, model, "the Hub could not be reached") from None
+    except RepositoryNotFoundError:
+        raise ArctlError(f"the Hub has no repository {wf.repo_id} (or it needs a login: `hf auth login`)") from None
+    except RevisionNotFoundError:
+        raise ArctlError(f"{wf.repo_id} has no revision {wf.revision}") from None
+    except EntryNotFoundError:
+        raise ArctlError(f"{wf.repo_id} (revision {wf.revision}) has no file {wf.filename}") from None
+    except HfHubHTTPError as exc:
+        raise ArctlError(f"downloading {wf.filename} from {wf.repo_id} failed: {exc}") from None
+    path = Path(found)
+    return ResolvedFile(path, "download", wf, _snapshot_commit(path, wf.filename))
+
+
+def resolve_checkpoint(
+    checkpoint: Checkpoint, overrides: Mapping[str, str | os.PathLike] | None = None
+) -> dict[str, ResolvedFile]:
+    """Resolve every file of a checkpoint; ``overrides`` maps a role to a local file."""
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(checkpoint.files))
+    if unknown:
+        roles = ", ".join(checkpoint.files)
+        raise ArctlError(f"--weights {unknown[0]}=...: {checkpoint.name} has no file role {unknown[0]!r} (roles: {roles})")
+    return {
+        role: resolve_file(wf, overrides.get(role), model=checkpoint.name) for role, wf in checkpoint.files.items()
+    }
+
+
+# --- reading state dicts ----------------------------------------------------------------------
+
+
+def _torch_load(path: Path) -> Any:
+    import torch
+
+    try:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            return torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
+    except pickle.UnpicklingError as exc:
+        detail = next((line.strip() for line in str(exc).splitlines() if "Unsupported" in line), "non-tensor objects")
+        raise UnsafeCheckpointError(
+            f"refusing to load {path}: its pickle asks for more than tensors ({detail}); arctl never runs code "
+            "from a checkpoint — use a .safetensors file or a plain state dict"
+        ) from None
+    except (EOFError, OSError, RuntimeError, ValueError) as exc:
+        raise ArctlError(f"cannot read checkpoint {path}: {exc}") from None
+
+
+def _unwrap(obj: Any, container: str, path: Path) -> Mapping[str, Any]:
+    if not isinstance(obj, Mapping):
+        raise ArctlError(f"{path} holds a {type(obj).__name__}, not a state dict")
+    if container == "auto":
+        key = next((k for k in AUTO_CONTAINER_ORDER if isinstance(obj.get(k), Mapping)), None)
+        return obj[key] if key else obj
+    if container == "bare":
+        return obj
+    key = CONTAINER_KEYS[container]
+    if not isinstance(obj.get(key), Mapping):
+        keys = ", ".join(map(str, list(obj)[:5]))
+        raise ArctlError(f"{path} has no state dict under {key!r} (top-level keys: {keys})")
+    return obj[key]
+
+
+def load_state_dict(path: str | os.PathLike, container: str = "auto") -> dict[str, Any]:
+    """Read a state dict from .safetensors or a weights-only pickle, unwrapping its container."""
+    import torch
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path)
+        except (SafetensorError, OSError) as exc:
+            raise ArctlError(f"cannot read safetensors file {path}: {exc}") from None
+    if suffix not in PICKLE_SUFFIXES:
+        raise ArctlError(f"{path}: unsupported checkpoint type {suffix or '(none)'} (use {', '.join(SUPPORTED_SUFFIXES)})")
+    state = _unwrap(_torch_load(path), container, path)
+    bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise ArctlError(f"{path}: entry {bad[0]!r} is not a tensor; the layout may not be {container!r}")
+    return dict(state)
+
+
+def _listing(keys: list[str], limit: int = 5) -> str:
+    shown = ", ".join(keys[:limit])
+    return f"{shown}, ..." if len(keys) > limit else shown
+
+
+def check_state_dict(expected: Mapping[str, Any], state: Mapping[str, Any], *, source: str = "checkpoint") -> None:
+    """Raise one readable error if keys are missing or unexpected, or shapes differ."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [
+        f"{k} (checkpoint {list(state[k].shape)}, model {list(expected[k].shape)})"
+        for k in expected
+        if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s): {_listing(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s): {_listing(unexpected)}")
+    if mismatched:
+        problems.append(f"{len(mismatched)} shape mismatch(es): {_listing(mismatched, 3)}")
+    if problems:
+        raise StateDictMismatchError(f"{source} does not fit the model: " + "; ".join(problems))
+
+
+def load_strict(module, state: Mapping[str, Any], *, source: str = "checkpoint", assign: bool = False):
+    """``module.load_state_dict(state, strict=True)`` with an error that names the offending keys."""
+    check_state_dict(module.state_dict(), state, source=source)
+    module.load_state_dict(state, strict=True, assign=assign)
+    return module

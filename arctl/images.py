@@ -1,0 +1,72 @@
+"""PNG files that carry their own recipe, written atomically; grids; reading images back."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+from arctl.errors import ArctlError
+from arctl.files import atomic_write
+
+RECIPE_KEY = "arctl-recipe"
+
+
+def save_png(image: Image.Image, path: str | os.PathLike, recipe: dict[str, Any] | None = None) -> Path:
+    info = PngImagePlugin.PngInfo()
+    if recipe is not None:
+        info.add_text(RECIPE_KEY, json.dumps(recipe, sort_keys=True))
+    return atomic_write(Path(path), lambda tmp: image.save(tmp, format="PNG", pnginfo=info))
+
+
+def unique_path(directory: Path, stem: str, suffix: str = ".png") -> Path:
+    """``directory/stem.png``, or ``stem-1.png``, ``stem-2.png``... so an earlier output is never overwritten."""
+    candidate = directory / f"{stem}{suffix}"
+    n = 1
+    while candidate.exists():
+        candidate = directory / f"{stem}-{n}{suffix}"
+        n += 1
+    return candidate
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open and fully read an image, or fail with one line naming the file."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img
+    except FileNotFoundError:
+        raise ArctlError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ArctlError(f"{path}: not a readable image ({exc})") from None
+
+
+def read_recipe(path: str | os.PathLike) -> dict[str, Any]:
+    img = open_image(path)
+    text = getattr(img, "text", {}).get(RECIPE_KEY)
+    if text is None:
+        raise ArctlError(f"{path}: carries no arctl recipe (was it written by `arctl generate`?)")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ArctlError(f"{path}: its arctl recipe is corrupt") from None
+
+
+def make_grid(images: Sequence[Image.Image], columns: int | None = None, padding: int = 2) -> Image.Image:
+    """Tile images (all of the first one's size) into a near-square grid."""
+    if not images:
+        raise ValueError("make_grid needs at least one image")
+    columns = columns or math.ceil(math.sqrt(len(images)))
+    rows = math.ceil(len(images) / columns)
+    w, h = images[0].size
+    grid = Image.new("RGB", (columns * w + (columns - 1) * padding, rows * h + (rows - 1) * padding), "white")
+    for i, img in enumerate(images):
+        r, c = divmod(i, columns)
+        grid.paste(img.convert("RGB").resize((w, h)), (c * (w + padding), r * (h + padding)))
+    return grid

@@ -1,0 +1,287 @@
+"""What plugins register: typed, torch-free specs with lazy factories, and the registry that holds them."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from arctl.errors import PluginError, UsageError
+from arctl.options import Option
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+CONTAINERS = ("bare", "model", "model_ema", "state_dict", "module", "auto")
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One file of a checkpoint on the Hugging Face Hub and how its state dict sits inside it."""
+
+    repo_id: str
+    filename: str
+    revision: str = "main"
+    container: str = "bare"
+    size: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "repo_id": self.repo_id,
+            "filename": self.filename,
+            "revision": self.revision,
+            "container": self.container,
+            "size": self.size,
+        }
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A named set of weight files (role -> file) plus the architecture config that reads them."""
+
+    name: str
+    description: str
+    files: Mapping[str, WeightFile]
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int | None:
+        sizes = [f.size for f in self.files.values()]
+        return None if any(s is None for s in sizes) else sum(sizes)
+
+    @property
+    def main_role(self) -> str:
+        return next(iter(self.files))
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """Common to every registered component: a name, a one-line description and a lazy factory."""
+
+    kind: ClassVar[str] = "component"
+
+    name: str
+    description: str
+    factory: str | Callable[..., Any]
+    plugin: str | None = None
+
+    def load(self) -> Any:
+        """Resolve the factory (``"package.module:attr"`` or a callable)."""
+        if callable(self.factory):
+            return self.factory
+        module_name, _, attr = self.factory.partition(":")
+        try:
+            target: Any = importlib.import_module(module_name)
+            for part in attr.split("."):
+                target = getattr(target, part)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(
+                f"{self.kind} {self.name!r} (plugin {self.plugin}): cannot load factory {self.factory!r}: {exc}"
+            ) from exc
+        return target
+
+    def validate(self) -> None:
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
+            raise PluginError(f"{self.kind} name {self.name!r} must match {NAME_PATTERN.pattern}")
+        if not isinstance(self.description, str) or not self.description.strip() or "\n" in self.description:
+            raise PluginError(f"{self.kind} {self.name!r}: description must be one non-empty line")
+        if isinstance(self.factory, str):
+            module_name, sep, attr = self.factory.partition(":")
+            if not (module_name and sep and attr):
+                raise PluginError(f"{self.kind} {self.name!r}: factory must look like 'package.module:attr'")
+        elif not callable(self.factory):
+            raise PluginError(f"{self.kind} {self.name!r}: factory must be an import string or a callable")
+
+
+def _validate_checkpoints(spec: ComponentSpec, checkpoints: tuple[Checkpoint, ...]) -> None:
+    for ckpt in checkpoints:
+        if not isinstance(ckpt, Checkpoint):
+            raise PluginError(f"{spec.kind} {spec.name!r}: checkpoints must be Checkpoint objects")
+        if not NAME_PATTERN.match(ckpt.name):
+            raise PluginError(f"checkpoint name {ckpt.name!r} must match {NAME_PATTERN.pattern}")
+        if not ckpt.files:
+            raise PluginError(f"checkpoint {ckpt.name!r} lists no files")
+        for role, wf in ckpt.files.items():
+            if wf.container not in CONTAINERS:
+                raise PluginError(f"checkpoint {ckpt.name!r} file {role!r}: container must be one of {CONTAINERS}")
+
+
+@dataclass(frozen=True)
+class TokenizerSpec(ComponentSpec):
+    """Images <-> token grids. The factory builds the tokenizer from a checkpoint."""
+
+    kind: ClassVar[str] = "tokenizer"
+    checkpoints: tuple[Checkpoint, ...] = ()
+
+    def validate(self) -> None:
+        super().validate()
+        _validate_checkpoints(self, self.checkpoints)
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """A generator's published sampling settings, used where the user gives none."""
+
+    cfg: float = 1.0
+    cfg_schedule: str = "constant"
+    top_k: int = 0
+    top_p: float = 1.0
+    temperature: float = 1.0
+    sampler: str = "multinomial"
+
+
+@dataclass(frozen=True)
+class GeneratorSpec(ComponentSpec):
+    """An image generator. ``conditioning`` is "class", "text" or "none"; ``cfg_help`` says what --cfg means."""
+
+    kind: ClassVar[str] = "generator"
+    checkpoints: tuple[Checkpoint, ...] = ()
+    tokenizer: str | None = None
+    conditioning: str = "class"
+    num_classes: int | None = None
+    options: tuple[Option, ...] = ()
+    sampling: SamplingDefaults = field(default_factory=SamplingDefaults)
+    cfg_help: str = ""
+    batch_size: int = 8
+
+    def validate(self) -> None:
+        super().validate()
+        _validate_checkpoints(self, self.checkpoints)
+        if self.conditioning not in ("class", "text", "none"):
+            raise PluginError(f"generator {self.name!r}: conditioning must be 'class', 'text' or 'none'")
+        if self.conditioning == "class" and not (isinstance(self.num_classes, int) and self.num_classes > 0):
+            raise PluginError(f"generator {self.name!r}: class-conditional generators must give num_classes")
+
+
+@dataclass(frozen=True)
+class SamplerSpec(ComponentSpec):
+    """Turns processed logits into tokens; may also choose diffusion steps per iteration (DiSA)."""
+
+    kind: ClassVar[str] = "sampler"
+    options: tuple[Option, ...] = ()
+
+
+@dataclass(frozen=True)
+class CFGScheduleSpec(ComponentSpec):
+    """How the CFG weight evolves over generation progress (constant, VAR's linear ramp, ...)."""
+
+    kind: ClassVar[str] = "cfg_schedule"
+    options: tuple[Option, ...] = ()
+
+
+@dataclass(frozen=True)
+class AcceleratorSpec(ComponentSpec):
+    """A device backend; ``--device NAME`` or ``NAME:INDEX`` selects it."""
+
+    kind: ClassVar[str] = "accelerator"
+
+
+@dataclass(frozen=True)
+class WatermarkerSpec(ComponentSpec):
+    """Embeds a mark during or after generation and detects it."""
+
+    kind: ClassVar[str] = "watermarker"
+    options: tuple[Option, ...] = ()
+
+
+@dataclass(frozen=True)
+class EraserSpec(ComponentSpec):
+    """Removes a concept from a generator by fine-tuning."""
+
+    kind: ClassVar[str] = "eraser"
+    options: tuple[Option, ...] = ()
+
+
+@dataclass(frozen=True)
+class CommandSpec(ComponentSpec):
+    """A CLI command group: the factory returns a ``typer.Typer`` mounted as ``arctl NAME``."""
+
+    kind: ClassVar[str] = "command"
+
+
+# Which spec types each hook's register callable accepts.
+HOOK_KINDS: dict[str, tuple[type[ComponentSpec], ...]] = {
+    "register_tokenizers": (TokenizerSpec,),
+    "register_generators": (GeneratorSpec,),
+    "register_samplers": (SamplerSpec, CFGScheduleSpec),
+    "register_accelerators": (AcceleratorSpec,),
+    "register_watermarkers": (WatermarkerSpec,),
+    "register_erasers": (EraserSpec,),
+    "register_commands": (CommandSpec,),
+}
+KINDS = tuple(dict.fromkeys(t.kind for types in HOOK_KINDS.values() for t in types))
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A checkpoint found by name, with the component that owns it."""
+
+    owner: GeneratorSpec | TokenizerSpec
+    checkpoint: Checkpoint
+
+
+class Registry:
+    """Every component by kind and name; names are unique per kind, checkpoint names unique overall."""
+
+    def __init__(self) -> None:
+        self._components: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in KINDS}
+        self._checkpoints: dict[str, ModelRef] = {}
+
+    def add(self, spec: ComponentSpec) -> None:
+        spec.validate()
+        table = self._components[spec.kind]
+        if spec.name in table:
+            other = table[spec.name]
+            raise PluginError(
+                f"{spec.kind} {spec.name!r} is registered by both plugin {other.plugin!r} and plugin {spec.plugin!r}"
+            )
+        for ckpt in getattr(spec, "checkpoints", ()):
+            if ckpt.name in self._checkpoints:
+                other = self._checkpoints[ckpt.name].owner
+                raise PluginError(
+                    f"checkpoint {ckpt.name!r} is registered by both plugin {other.plugin!r} and plugin {spec.plugin!r}"
+                )
+        table[spec.name] = spec
+        for ckpt in getattr(spec, "checkpoints", ()):
+            self._checkpoints[ckpt.name] = ModelRef(spec, ckpt)
+
+    def merge(self, other: Registry) -> None:
+        """Add every component of ``other`` (all or nothing)."""
+        trial = self.copy()
+        for spec in other.all():
+            trial.add(spec)
+        self._components, self._checkpoints = trial._components, trial._checkpoints
+
+    def copy(self) -> Registry:
+        clone = Registry()
+        clone._components = {kind: dict(table) for kind, table in self._components.items()}
+        clone._checkpoints = dict(self._checkpoints)
+        return clone
+
+    def all(self, kind: str | None = None) -> list[ComponentSpec]:
+        kinds = [kind] if kind else list(KINDS)
+        return [spec for k in kinds for spec in self._components[k].values()]
+
+    def get(self, kind: str, name: str) -> ComponentSpec:
+        table = self._components[kind]
+        if name not in table:
+            known = ", ".join(sorted(table)) or "none registered"
+            raise UsageError(f"unknown {kind.replace('_', ' ')} {name!r} (known: {known})")
+        return table[name]
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._components[kind])
+
+    def checkpoints(self) -> list[ModelRef]:
+        return list(self._checkpoints.values())
+
+    def model(self, name: str) -> ModelRef:
+        """Find a checkpoint by name, or a generator/tokenizer by name (its first checkpoint)."""
+        if name in self._checkpoints:
+            return self._checkpoints[name]
+        for kind in ("generator", "tokenizer"):
+            spec = self._components[kind].get(name)
+            if spec is not None and spec.checkpoints:
+                return ModelRef(spec, spec.checkpoints[0])
+        known = ", ".join(sorted(self._checkpoints)) or "none registered"
+        raise UsageError(f"unknown model {name!r} (known: {known}); `arctl models` lists them")
