@@ -1,1 +1,166 @@
-"""placeholder"""
+"""Test helpers for plugin authors, loaded by pytest as a plugin (entry point ``pytest11``).
+
+Fixtures:
+  hub_cache            an offline Hugging Face cache in tmp_path (HF_HUB_CACHE set, HF_HUB_OFFLINE=1)
+                       with ``add(...)`` / ``add_checkpoint(...)`` writing files in the real layout
+  make_plugin_manager  ``make_plugin_manager(plugin, ...)``: an isolated manager with the built-ins and
+                       the given plugin objects (modules or instances with hookimpls), no entry points
+  arctl_cli            ``arctl_cli.invoke(["generate", ...], manager=pm)`` -> result with exit_code/stdout/stderr
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arctl.registry import Checkpoint
+
+
+class HubCache:
+    """Writes files exactly where huggingface_hub looks: models--org--name/{blobs,snapshots/<commit>,refs}."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @staticmethod
+    def commit_for(repo_id: str, revision: str) -> str:
+        return hashlib.sha1(f"{repo_id}@{revision}".encode()).hexdigest()
+
+    def repo_dir(self, repo_id: str) -> Path:
+        return self.root / ("models--" + repo_id.replace("/", "--"))
+
+    def add_bytes(self, repo_id: str, filename: str, data: bytes, *, revision: str = "main", commit: str | None = None) -> Path:
+        commit = commit or self.commit_for(repo_id, revision)
+        repo = self.repo_dir(repo_id)
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        target = repo / "snapshots" / commit / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        try:
+            target.symlink_to(os.path.relpath(blob, target.parent))
+        except OSError:  # no symlinks on this filesystem: huggingface_hub copies too
+            target.write_bytes(data)
+        if revision != commit:  # a branch or tag points at the commit through refs/
+            (repo / "refs").mkdir(exist_ok=True)
+            (repo / "refs" / revision).write_text(commit)
+        return target
+
+    def add(
+        self,
+        repo_id: str,
+        filename: str,
+        state_dict: Mapping[str, Any],
+        *,
+        container: str = "bare",
+        revision: str = "main",
+        commit: str | None = None,
+    ) -> Path:
+        """Save a state dict as the official code would (safetensors, or torch.save in its container)."""
+        return self.add_bytes(repo_id, filename, serialize(state_dict, filename, container), revision=revision, commit=commit)
+
+    def add_checkpoint(self, checkpoint: Checkpoint, state_dicts: Mapping[str, Mapping[str, Any]]) -> dict[str, Path]:
+        """Write every file of a registered checkpoint from ``{role: state_dict}``."""
+        return {
+            role: self.add(wf.repo_id, wf.filename, state_dicts[role], container=wf.container, revision=wf.revision)
+            for role, wf in checkpoint.files.items()
+        }
+
+
+def serialize(state_dict: Mapping[str, Any], filename: str, container: str = "bare") -> bytes:
+    import torch
+
+    if filename.endswith(".safetensors"):
+        from safetensors.torch import save
+
+        return save({k: v.contiguous() for k, v in state_dict.items()})
+    payload = dict(state_dict) if container in ("bare", "auto") else {container: dict(state_dict)}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+@dataclass
+class CLIResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class _Stream(io.TextIOWrapper):
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), encoding="utf-8", write_through=True)
+
+    def text(self) -> str:
+        return self.buffer.getvalue().decode("utf-8")
+
+
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str | None]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in env}
+    try:
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class CLIRunner:
+    """Runs ``arctl.cli.main`` in-process with captured stdout/stderr, as a user's shell would see them."""
+
+    def __init__(self, manager=None) -> None:
+        self.manager = manager
+
+    def invoke(self, args: Sequence[str], *, manager=None, env: Mapping[str, str | None] | None = None) -> CLIResult:
+        from arctl.cli import main
+
+        out, err = _Stream(), _Stream()
+        with _environment({"COLUMNS": "200", "TERM": "dumb", **(env or {})}), \
+                contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in args], manager=manager or self.manager)
+        return CLIResult(code, out.text(), err.text())
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch) -> HubCache:
+    root = tmp_path / "hf-hub-cache"
+    root.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(root))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return HubCache(root)
+
+
+@pytest.fixture
+def make_plugin_manager():
+    from arctl.plugins import PluginManager
+
+    def make(*plugins: Any, entry_points: bool = False, strict: bool = False) -> PluginManager:
+        return PluginManager(plugins, entry_points=entry_points, strict=strict)
+
+    return make
+
+
+@pytest.fixture
+def arctl_cli() -> CLIRunner:
+    return CLIRunner()
