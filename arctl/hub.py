@@ -155,24 +155,35 @@ def resolve_checkpoint(
 # --- reading state dicts ----------------------------------------------------------------------
 
 
-def _torch_load(path: Path) -> Any:
+def _torch_load_mmap_first(path: Path) -> Any:
     import torch
 
     try:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as exc:
-            if "mmap" not in str(exc):
-                raise
-            return torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
+
+
+def _torch_load(path: Path) -> Any:
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols it then refuses anyway
+            warnings.simplefilter("ignore", UserWarning)
+            return _torch_load_mmap_first(path)
     except pickle.UnpicklingError as exc:
-        detail = next((line.strip() for line in str(exc).splitlines() if "Unsupported" in line), "non-tensor objects")
+        if "weights only" not in str(exc).lower():
+            raise ArctlError(f"cannot read checkpoint {path}: {exc}") from None
+        lines = str(exc).splitlines()
+        detail = next((line.strip() for line in lines if "unsupported" in line.lower()), "non-tensor objects")
         raise UnsafeCheckpointError(
             f"refusing to load {path}: its pickle asks for more than tensors ({detail}); arctl never runs code "
             "from a checkpoint — use a .safetensors file or a plain state dict"
         ) from None
-    except (EOFError, OSError, RuntimeError, ValueError) as exc:
-        raise ArctlError(f"cannot read checkpoint {path}: {exc}") from None
+    except Exception as exc:  # truncated zip, garbage bytes, ...: torch raises many kinds
+        raise ArctlError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from None
 
 
 def _unwrap(obj: Any, container: str, path: Path) -> Mapping[str, Any]:

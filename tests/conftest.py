@@ -38,3 +38,28 @@ def toy_weights(hub_cache, toy_plugin):
     hub_cache.add_checkpoint(toy_plugin.TOY, {"model": state})
     hub_cache.add_checkpoint(toy_plugin.TOY_PTH, {"model": state})
     return state
+
+
+@pytest.fixture
+def install_plugin(tmp_path, monkeypatch):
+    """Install a plugin the way pip would: a module plus a .dist-info with an "arctl" entry point."""
+    import importlib
+    import textwrap
+
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    modules = []
+
+    def install(dist: str, module: str, source: str, *, entry: str | None = None, version: str = "1.0") -> None:
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[arctl]\n{entry or dist} = {module}\n")
+        modules.append(module)
+        importlib.invalidate_caches()
+
+    yield install
+    for module in modules:
+        sys.modules.pop(module, None)
