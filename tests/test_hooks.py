@@ -1,0 +1,179 @@
+"""One test per hook (test_hook_<name>), and a meta-test that every hook is tested and documented."""
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import typer
+from PIL import Image
+
+import arctl
+from arctl import hookspecs
+from arctl.accelerate import CPUAccelerator
+from arctl.errors import PluginError
+from arctl.sampling import MultinomialSampler
+from arctl_toy.tokenizer import palette
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
+HOOK_NAMES = sorted(name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_"))
+
+
+class OnlyTokenSampler(MultinomialSampler):
+    """A plugin sampler: always draws one fixed token, and halves diffusion steps."""
+
+    def __init__(self, token: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.token = token
+
+    def draw(self, logits, rng, *, replacement=True):
+        return torch.full(logits.shape[:-1], self.token, dtype=torch.long, device=logits.device)
+
+    def diffusion_steps(self, ctx, default):
+        return default // 2
+
+
+class SamplerPlugin:
+    @arctl.hookimpl
+    def register_samplers(self, register):
+        register(arctl.SamplerSpec("only-token", "Always the same token.", OnlyTokenSampler,
+                                   options=(arctl.Option("token", int, 0, "the token to draw", min=0, max=15),)))
+
+
+class AcceleratorPlugin:
+    @arctl.hookimpl
+    def register_accelerators(self, register):
+        register(arctl.AcceleratorSpec("plaincpu", "The CPU under another name.", CPUAccelerator))
+
+
+class MarkOnly:
+    """A watermarker-shaped processor: masks every logit but one green token."""
+
+    def __init__(self, green: int):
+        self.green = green
+
+    def __call__(self, logits, ctx):
+        keep = torch.full_like(logits, float("-inf"))
+        keep[..., self.green] = 0
+        return logits + keep
+
+
+class WatermarkerPlugin:
+    @arctl.hookimpl
+    def register_watermarkers(self, register):
+        register(arctl.WatermarkerSpec("green-only", "Forces one green token.", MarkOnly,
+                                       options=(arctl.Option("green", int, 3, "the green token"),)))
+
+
+class EraserPlugin:
+    @arctl.hookimpl
+    def register_erasers(self, register):
+        register(arctl.EraserSpec("forget-nothing", "An eraser that changes nothing.", "builtins:dict"))
+
+
+class CommandPlugin:
+    @arctl.hookimpl
+    def register_commands(self, register):
+        def make():
+            app = typer.Typer()
+
+            @app.command()
+            def count(n: int):
+                print(" ".join(str(i) for i in range(n)))
+
+            return app
+
+        register(arctl.CommandSpec("counter", "Counts.", make))
+
+
+def solid_colour(path, token):
+    """Whether every pixel of the image is the palette colour of ``token``."""
+    pixels = np.asarray(Image.open(path)).reshape(-1, 3)
+    expected = np.round(palette()[token].numpy() * 255).astype(np.uint8)
+    return bool((pixels == expected).all())
+
+
+def test_hook_register_tokenizers(toy_manager):
+    spec = toy_manager.registry.get("tokenizer", "palette")
+    assert spec.plugin == "arctl_toy"
+    tokenizer = spec.load()(vocab_size=16, patch=4)
+    tokens = torch.tensor([[[0, 5], [9, 15]]])
+    assert torch.equal(tokenizer.encode(tokenizer.decode(tokens)), tokens)
+
+
+def test_hook_register_generators(toy_manager, toy_weights, arctl_cli, tmp_path):
+    spec = toy_manager.registry.get("generator", "toy")
+    assert [c.name for c in spec.checkpoints] == ["toy-tiny", "toy-tiny-pth"] and spec.tokenizer == "palette"
+    result = arctl_cli.invoke(["generate", "toy", "-c", "1", "--seed", "0", "--out", str(tmp_path)], manager=toy_manager)
+    assert result.exit_code == 0, result.output  # a generator name stands for its first checkpoint
+    assert result.stdout.strip().endswith("toy-tiny_c1_s0_000.png")
+
+
+def test_hook_register_samplers(make_plugin_manager, toy_plugin, toy_weights, arctl_cli, tmp_path):
+    pm = make_plugin_manager(toy_plugin, SamplerPlugin())
+    result = arctl_cli.invoke(["generate", "toy-tiny", "-c", "2", "--sampler", "only-token", "-o", "token=7",
+                               "--out", str(tmp_path)], manager=pm)
+    assert result.exit_code == 0, result.output
+    assert solid_colour(result.stdout.strip(), 7)
+    sampler = pm.registry.get("sampler", "only-token").load()(token=7)
+    assert sampler.diffusion_steps(arctl.sampling.StepContext(0, 4), 100) == 50
+    bad = arctl_cli.invoke(["generate", "toy-tiny", "-c", "2", "--sampler", "only-token", "-o", "token=99"], manager=pm)
+    assert bad.exit_code == 2 and "token=99: must be <= 15" in bad.stderr
+
+
+def test_hook_register_accelerators(make_plugin_manager, toy_plugin, toy_weights, arctl_cli, tmp_path):
+    pm = make_plugin_manager(toy_plugin, AcceleratorPlugin())
+    result = arctl_cli.invoke(["generate", "toy-tiny", "-c", "0", "--seed", "4", "--device", "plaincpu", "--json",
+                               "--out", str(tmp_path)], manager=pm)
+    assert result.exit_code == 0, result.output
+    assert '"device": "cpu"' in result.stdout
+    assert "plaincpu" in pm.registry.names("accelerator")
+
+
+def test_hook_register_watermarkers(make_plugin_manager, toy_plugin, toy_weights):
+    from arctl import generation
+
+    pm = make_plugin_manager(toy_plugin, WatermarkerPlugin())
+    spec = pm.registry.get("watermarker", "green-only")
+    assert spec.plugin == "WatermarkerPlugin" and spec.options[0].default == 3
+    # Any token generator composes with a watermarker through the processor chain, at every step.
+    loaded = generation.load_model(pm, "toy-tiny", device="cpu")
+    settings = generation.resolve_settings(pm.registry, loaded.spec)
+    images = generation.generate(pm, loaded, settings, classes=[0, 1, 2], num=2, seed=1,
+                                 processors=[spec.load()(green=3)])
+    assert len(images) == 6
+    green = np.round(palette()[3].numpy() * 255).astype(np.uint8)
+    assert all((np.asarray(g.image).reshape(-1, 3) == green).all() for g in images)
+
+
+def test_hook_register_erasers(make_plugin_manager):
+    pm = make_plugin_manager(EraserPlugin())
+    assert pm.registry.get("eraser", "forget-nothing").load() is dict
+    assert pm.infos["EraserPlugin"].components == {"eraser": ["forget-nothing"]}
+
+
+def test_hook_register_commands(make_plugin_manager, arctl_cli):
+    pm = make_plugin_manager(CommandPlugin())
+    result = arctl_cli.invoke(["counter", "count", "3"], manager=pm)
+    assert result.exit_code == 0 and result.stdout.strip() == "0 1 2"
+    assert "counter" in arctl_cli.invoke(["--help"], manager=pm).stdout
+
+
+def test_every_hook_is_tested_and_documented():
+    assert HOOK_NAMES == ["register_accelerators", "register_commands", "register_erasers", "register_generators",
+                          "register_samplers", "register_tokenizers", "register_watermarkers"]
+    docs = DOCS.read_text()
+    for name in HOOK_NAMES:
+        assert callable(globals().get(f"test_hook_{name}")), f"hook {name} has no test_hook_{name}"
+        assert f"`{name}(register)`" in docs, f"hook {name} is not documented in docs/plugins.md"
+
+
+def test_registering_outside_the_hook_kind_fails(make_plugin_manager):
+    class Confused:
+        @arctl.hookimpl
+        def register_erasers(self, register):
+            register(arctl.CommandSpec("x", "Wrong hook.", dict))
+
+    with pytest.raises(PluginError, match="register_erasers got CommandSpec; it takes EraserSpec"):
+        make_plugin_manager(Confused(), strict=True)
