@@ -42,4 +42,4 @@ def register_erasers(register):
 
 @hookspec
 def register_commands(register):
-    """Register CLI command groups: ``register(CommandSpec(name=..., factory=...))``; the factory returns a typer.Typer."""
+    """Register CLI commands: ``register(CommandSpec(...))``; the factory returns a typer.Typer or a command function."""

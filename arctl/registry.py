@@ -194,7 +194,7 @@ class EraserSpec(ComponentSpec):
 
 @dataclass(frozen=True)
 class CommandSpec(ComponentSpec):
-    """A CLI command group: the factory returns a ``typer.Typer`` mounted as ``arctl NAME``."""
+    """A CLI command: the factory returns a ``typer.Typer`` (a group, ``arctl NAME SUB``) or a function (``arctl NAME``)."""
 
     kind: ClassVar[str] = "command"
 

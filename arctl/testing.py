@@ -6,6 +6,12 @@ Fixtures:
   make_plugin_manager  ``make_plugin_manager(plugin, ...)``: an isolated manager with the built-ins and
                        the given plugin objects (modules or instances with hookimpls), no entry points
   arctl_cli            ``arctl_cli.invoke(["generate", ...], manager=pm)`` -> result with exit_code/stdout/stderr
+  golden               ``golden("var/public/var.safetensors")`` -> Path into ../shared/golden (or $ARCTL_GOLDEN_DIR);
+                       skips when the data is absent, but fails when CI is set: CI must check parity
+
+Helpers:
+  assert_matches_manifest(module, manifest_path)   every state-dict key, shape, dtype and kind (parameter or
+                                                   persistent buffer) equals an official checkpoint's manifest
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -164,3 +171,46 @@ def make_plugin_manager():
 @pytest.fixture
 def arctl_cli() -> CLIRunner:
     return CLIRunner()
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+@pytest.fixture
+def golden(request):
+    """Locate golden reference data; missing data skips locally and fails under CI."""
+    explicit = os.environ.get("ARCTL_GOLDEN_DIR")
+    root = Path(explicit) if explicit else Path(request.config.rootpath).resolve().parent / "shared" / "golden"
+
+    def find(relative: str) -> Path:
+        path = root / relative
+        if not path.exists():
+            message = f"golden data {path} is missing (set ARCTL_GOLDEN_DIR to the shared/golden folder)"
+            if _truthy(os.environ.get("CI")):
+                pytest.fail(message)
+            pytest.skip(message)
+        return path
+
+    return find
+
+
+def manifest_mismatches(module, manifest: Mapping[str, Any]) -> list[str]:
+    """Differences between a module's state dict and a checkpoint manifest's ``tensors`` table."""
+    params = {name for name, _ in module.named_parameters()}
+    actual = {
+        key: {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch."), "kind": "parameter" if key in params else "buffer"}
+        for key, t in module.state_dict().items()
+    }
+    expected = manifest["tensors"]
+    problems = [f"missing in model: {k}" for k in expected if k not in actual]
+    problems += [f"not in checkpoint: {k}" for k in actual if k not in expected]
+    problems += [f"{k}: model {actual[k]} != checkpoint {expected[k]}" for k in expected
+                 if k in actual and actual[k] != {f: expected[k][f] for f in ("shape", "dtype", "kind")}]
+    return problems
+
+
+def assert_matches_manifest(module, manifest_path: str | os.PathLike) -> None:
+    manifest = json.loads(Path(manifest_path).read_text())
+    problems = manifest_mismatches(module, manifest)
+    assert not problems, f"{len(problems)} difference(s) from {manifest['name']}: " + "; ".join(problems[:8])

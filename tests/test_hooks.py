@@ -86,6 +86,14 @@ class CommandPlugin:
 
         register(arctl.CommandSpec("counter", "Counts.", make))
 
+        def single():
+            def shout(word: str):
+                print(word.upper())
+
+            return shout
+
+        register(arctl.CommandSpec("shout", "Shouts a word.", single))
+
 
 def solid_colour(path, token):
     """Whether every pixel of the image is the palette colour of ``token``."""
@@ -158,6 +166,8 @@ def test_hook_register_commands(make_plugin_manager, arctl_cli):
     result = arctl_cli.invoke(["counter", "count", "3"], manager=pm)
     assert result.exit_code == 0 and result.stdout.strip() == "0 1 2"
     assert "counter" in arctl_cli.invoke(["--help"], manager=pm).stdout
+    single = arctl_cli.invoke(["shout", "hey"], manager=pm)
+    assert single.exit_code == 0 and single.stdout.strip() == "HEY"
 
 
 def test_every_hook_is_tested_and_documented():

@@ -29,13 +29,15 @@ def build_app(manager: PluginManager) -> typer.Typer:
         module.add_commands(app, manager)
     for spec in manager.registry.all("command"):
         try:
-            sub = spec.load()()
-            if not isinstance(sub, typer.Typer):
-                raise TypeError(f"factory returned {type(sub).__name__}, not a typer.Typer")
+            made = spec.load()()
+            if isinstance(made, typer.Typer):  # a command group: arctl NAME SUBCOMMAND ...
+                app.add_typer(made, name=spec.name, help=spec.description)
+            elif callable(made):  # a single command: arctl NAME ...
+                app.command(name=spec.name, help=spec.description)(made)
+            else:
+                raise TypeError(f"factory returned {type(made).__name__}, not a typer.Typer or a function")
         except Exception as exc:  # one plugin's broken command must not take the CLI down
             manager.record_failure(spec.plugin, f"command {spec.name!r}: {type(exc).__name__}: {exc}")
-            continue
-        app.add_typer(sub, name=spec.name, help=spec.description)
     return app
 
 
