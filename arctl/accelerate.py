@@ -40,7 +40,8 @@ class Accelerator:
 
     def check_available(self) -> None:
         if not self.is_available():
-            raise DeviceUnavailableError(f"--device {self.name} was requested but {self.name} is not available here")
+            asked = self.name if self.index is None else f"{self.name}:{self.index}"
+            raise DeviceUnavailableError(f"--device {asked} was requested but {self.name} is not available here")
 
     def default_dtype(self) -> str:
         return "fp32"

@@ -14,13 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from arctl.errors import ArctlError, StateDictMismatchError, UnsafeCheckpointError, WeightsNotFoundError
+from arctl.errors import (
+    ArctlError,
+    StateDictMismatchError,
+    UnsafeCheckpointError,
+    UsageError,
+    WeightsNotFoundError,
+)
 from arctl.registry import Checkpoint, WeightFile
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 SUPPORTED_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
 CONTAINER_KEYS = {"model": "model", "model_ema": "model_ema", "state_dict": "state_dict", "module": "module"}
-AUTO_CONTAINER_ORDER = ("model", "module", "state_dict")
+AUTO_CONTAINER_ORDER = ("model", "module", "state_dict", "model_ema")
 
 
 def hf_home() -> Path:
@@ -88,7 +94,7 @@ def _rich_download_bar():
 
 
 def _not_found(wf: WeightFile, model: str | None, why: str) -> WeightsNotFoundError:
-    fix = f"run `arctl download {model}` where the Hub is reachable" if model else "download it where the Hub is reachable"
+    fix = f"run `arctl download {model}` where the Hub is reachable" if model else "run this where the Hub is reachable"
     return WeightsNotFoundError(
         f"{wf.filename} from {wf.repo_id} (revision {wf.revision}) is not in the Hugging Face cache at "
         f"{cache_dir()} and {why}; {fix}, or pass --weights PATH"
@@ -139,17 +145,16 @@ def _download(wf: WeightFile, model: str | None) -> ResolvedFile:
 
 
 def resolve_checkpoint(
-    checkpoint: Checkpoint, overrides: Mapping[str, str | os.PathLike] | None = None
+    checkpoint: Checkpoint, overrides: Mapping[str, str | os.PathLike] | None = None, *, advise_download: bool = True
 ) -> dict[str, ResolvedFile]:
     """Resolve every file of a checkpoint; ``overrides`` maps a role to a local file."""
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(checkpoint.files))
     if unknown:
         roles = ", ".join(checkpoint.files)
-        raise ArctlError(f"--weights {unknown[0]}=...: {checkpoint.name} has no file role {unknown[0]!r} (roles: {roles})")
-    return {
-        role: resolve_file(wf, overrides.get(role), model=checkpoint.name) for role, wf in checkpoint.files.items()
-    }
+        raise UsageError(f"--weights {unknown[0]}=...: {checkpoint.name} has no file role {unknown[0]!r} (roles: {roles})")
+    model = checkpoint.name if advise_download else None
+    return {role: resolve_file(wf, overrides.get(role), model=model) for role, wf in checkpoint.files.items()}
 
 
 # --- reading state dicts ----------------------------------------------------------------------

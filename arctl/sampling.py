@@ -237,7 +237,11 @@ class TokenSampling:
         replacement: bool = True,
     ) -> torch.Tensor:
         """Tokens for ``logits`` [..., V] (conditional branch) given optional unconditional logits of the same shape."""
-        return self.sampler.draw(self.process(logits, ctx, uncond), self.rng, replacement=replacement)
+        return self.draw(self.process(logits, ctx, uncond), replacement=replacement)
+
+    def draw(self, processed: torch.Tensor, *, replacement: bool = True) -> torch.Tensor:
+        """The sampler's draw from already processed logits (for generators that also need those logits)."""
+        return self.sampler.draw(processed, self.rng, replacement=replacement)
 
     def diffusion_steps(self, ctx: StepContext, default: int) -> int:
         return self.sampler.diffusion_steps(ctx, default)

@@ -149,6 +149,22 @@ class CLIRunner:
         return CLIResult(code, out.text(), err.text())
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "cuda: needs a CUDA GPU; skipped where torch sees none")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    marked = [item for item in items if item.get_closest_marker("cuda")]
+    if not marked:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU (run these on a machine with one)")
+        for item in marked:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def hub_cache(tmp_path, monkeypatch) -> HubCache:
     root = tmp_path / "hf-hub-cache"

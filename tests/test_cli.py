@@ -119,6 +119,9 @@ def test_grid_and_json_summary(arctl_cli, toy_manager, toy_weights, tmp_path):
     grid = Image.open(summary["grid"])
     assert grid.size == (2 * 32 + 2, 2 * 32 + 2)
     assert "item" not in read_recipe(summary["grid"])
+    assert summary["grid"].endswith("toy-tiny_grid_s9.png")
+    refused = arctl_cli.invoke(["reproduce", summary["grid"]], manager=toy_manager)
+    assert refused.exit_code == 1 and "grid of several images" in refused.stderr
 
 
 def test_greedy_sampler_ignores_the_seed(arctl_cli, toy_manager, toy_weights, tmp_path):
@@ -144,14 +147,11 @@ def test_greedy_sampler_ignores_the_seed(arctl_cli, toy_manager, toy_weights, tm
         (["-c", "1", "--device", "tpu"], "--device 'tpu': unknown device (known: auto, cpu, cuda, mps)"),
         (["-c", "1", "--device", "cuda:x"], "the index after ':' must be a non-negative integer"),
         (["-c", "1", "--dtype", "fp8"], "--dtype 'fp8': expected one of auto, fp32, bf16, fp16"),
-        (["-c", "1", "--weights", "vae=x.pth"], None),
+        (["-c", "1", "--weights", "vae=x.pth"], "--weights vae=...: toy-tiny has no file role 'vae' (roles: model)"),
     ],
 )
 def test_bad_values_are_usage_errors(arctl_cli, toy_manager, toy_weights, tmp_path, args, message):
     result = arctl_cli.invoke(["generate", "toy-tiny", "--out", str(tmp_path), *args], manager=toy_manager)
-    if message is None:  # an unknown file role is a runtime error naming the roles
-        assert result.exit_code == 1 and "no file role 'vae' (roles: model)" in result.stderr
-        return
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == f"Error: {message}" or message in result.stderr
     assert "Traceback" not in result.output

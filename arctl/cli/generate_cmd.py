@@ -96,7 +96,7 @@ def add_commands(app: typer.Typer, manager) -> None:
         grid_path = None
         if grid:
             grid_recipe = {k: v for k, v in results[0].recipe.items() if k not in ("item", "condition")}
-            stem = f"{model}_grid_s{results[0].recipe['seed']}"
+            stem = f"{loaded.ref.checkpoint.name}_grid_s{results[0].recipe['seed']}"
             grid_path = save_png(make_grid([r.image for r in results]), unique_path(out, stem), grid_recipe)
         summary = {
             "model": model,
@@ -159,6 +159,8 @@ def regenerate(manager, recipe: dict, *, device: str | None = None, dtype: str |
 
     if recipe.get("format") != generation.RECIPE_FORMAT:
         raise ArctlError(f"recipe format {recipe.get('format')!r} is not supported by this arctl")
+    if "item" not in recipe:
+        raise ArctlError("this is a grid of several images; reproduce one of the single images instead")
     ref = generation.generator_ref(manager.registry, recipe["model"])
     weights = {}
     for role, source in recipe["files"].items():

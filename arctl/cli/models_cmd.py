@@ -84,7 +84,7 @@ def add_commands(app: typer.Typer, manager) -> None:
         """Fetch every file of a checkpoint into the Hugging Face cache."""
         from arctl.hub import resolve_checkpoint
 
-        files = resolve_checkpoint(registry.model(model).checkpoint)
+        files = resolve_checkpoint(registry.model(model).checkpoint, advise_download=False)
         if as_json:
             print_json({role: {"path": str(f.path), "source": f.source, **f.describe()} for role, f in files.items()})
             return

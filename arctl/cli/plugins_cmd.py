@@ -46,8 +46,10 @@ def add_commands(app: typer.Typer, manager) -> None:
             version = f" {info.version}" if info.version else ""
             console.print(f"[bold]{info.name}[/bold]{version}" + (" (built-in)" if info.builtin else ""))
             if info.error:
-                console.print(f"  [red]failed to load:[/red] {info.error}", markup=True, highlight=False)
-                continue
+                label = "failed to load" if not info.components else "partly failed"
+                console.print(f"  [red]{label}:[/red] {info.error}", markup=True, highlight=False)
+                if not info.components:
+                    continue
             console.print(f"  hooks: {', '.join(info.hooks) or 'none'}")
             for kind, names in info.components.items():
                 console.print(f"  {kind}: {', '.join(names)}")
