@@ -1,0 +1,48 @@
+"""arctl-var: VAR, visual autoregressive modeling by next-scale prediction (Tian et al., NeurIPS 2024).
+
+Registration only (no torch here): the model code is imported through the factories on first use.
+"""
+
+import arctl
+from arctl import CommandSpec, GeneratorSpec, Option, SamplingDefaults, TokenizerSpec
+from arctl_var.checkpoints import CHECKPOINTS, VAE_CHECKPOINT
+
+__version__ = "0.1.0"
+
+OPTIONS = (
+    Option("more_smooth", bool, False, "Gumbel-softmax blending of codewords (the demo's smoother look; not for FID)"),
+    Option("kv_cache", bool, True, "reuse keys/values of coarser scales (false: recompute the prefix, for benchmarks)"),
+)
+
+
+@arctl.hookimpl
+def register_tokenizers(register):
+    register(TokenizerSpec("var-vqvae", "VAR's multi-scale residual VQVAE.", "arctl_var.tokenizer:load_tokenizer",
+                           checkpoints=(VAE_CHECKPOINT,)))
+
+
+@arctl.hookimpl
+def register_generators(register):
+    register(
+        GeneratorSpec(
+            "var",
+            "Next-scale prediction: a class-conditional pyramid of token maps, coarse to fine.",
+            "arctl_var.generator:VARGenerator",
+            checkpoints=CHECKPOINTS,
+            tokenizer="var-vqvae",
+            conditioning="class",
+            num_classes=1000,
+            options=OPTIONS,
+            # the official demo's settings; the FID recipe is cfg 1.5, top-p 0.96, top-k 900
+            sampling=SamplingDefaults(cfg=4.0, cfg_schedule="linear", top_k=900, top_p=0.95),
+            cfg_help="VAR's ramp: at scale k of K the logits are (1+t)*cond - t*uncond with t = cfg*k/(K-1) "
+            "(first scale unguided); 0 disables guidance",
+            batch_size=8,
+        )
+    )
+
+
+@arctl.hookimpl
+def register_commands(register):
+    register(CommandSpec("edit", "Zero-shot VAR editing: in-/out-painting and class-conditional editing.",
+                         "arctl_var.edit:edit_command"))
