@@ -128,7 +128,7 @@ def parse_device(device: str) -> tuple[str, int | None]:
         raise UsageError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
     if not sep:
         return name, None
-    if not index.isdigit():
+    if not (index.isascii() and index.isdigit()):
         raise UsageError(f"--device {device!r}: the index after ':' must be a non-negative integer")
     return name, int(index)
 

@@ -7,6 +7,7 @@ each other's noise, and one image can be regenerated exactly by re-running only 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -120,13 +121,13 @@ def resolve_settings(
         top_p=d.top_p if top_p is None else float(top_p),
         temperature=d.temperature if temperature is None else float(temperature),
     )
-    if sampling.cfg < 0:
-        raise UsageError(f"--cfg {sampling.cfg}: must be >= 0")
+    if not (0 <= sampling.cfg < math.inf):  # written so that NaN fails too
+        raise UsageError(f"--cfg {sampling.cfg}: must be a finite number >= 0")
     if sampling.top_k < 0:
         raise UsageError(f"--top-k {sampling.top_k}: must be >= 0 (0 disables top-k)")
     if not 0 < sampling.top_p <= 1:
         raise UsageError(f"--top-p {sampling.top_p}: must be in (0, 1] (1 disables top-p)")
-    if sampling.temperature <= 0:
+    if not (0 < sampling.temperature < math.inf):
         raise UsageError(f"--temperature {sampling.temperature}: must be > 0 (use --sampler greedy for argmax)")
     sampler_spec = registry.get("sampler", sampling.sampler)
     schedule_spec = registry.get("cfg_schedule", sampling.cfg_schedule)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,8 @@ class Option:
         return self.check(value)
 
     def check(self, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"option {self.name}={value!r}: must be a finite number")
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join(str(c) for c in self.choices)
             raise UsageError(f"option {self.name}={value!r}: must be one of {allowed}")

@@ -142,11 +142,21 @@ def test_top_p_never_removes_the_best_token_even_when_it_is_dominated_by_the_mas
     assert out.argmax(-1).tolist() == [0, 3, 9, 4, 4]
 
 
+@pytest.mark.parametrize("p", [1e-9, 1e-6, 0.3])
+def test_top_p_keeps_the_best_token_when_it_holds_all_the_mass(p):
+    # The cumulative sum reaches 1.0, which is <= 1 - p in float32 for tiny p: only the explicit guard keeps the best.
+    peaked = torch.tensor([[-200.0, 0.0, -150.0], [0.0, -300.0, -300.0]])
+    out = TopP(p)(peaked)
+    assert kept(out) == [[False, True, False], [True, False, False]]
+    single = TopP(p)(torch.tensor([[1.5]]))
+    assert single.tolist() == [[1.5]]
+
+
 def test_top_p_is_row_wise_on_three_dimensional_logits():
     rows = [
         [0.5, 0.3, 0.15, 0.05],
         [0.05, 0.15, 0.3, 0.5],
-        [0.25, 0.25, 0.25, 0.25],
+        [0.35, 0.3, 0.25, 0.1],
         [0.97, 0.01, 0.01, 0.01],
         [0.15, 0.05, 0.5, 0.3],
         [0.4, 0.3, 0.2, 0.1],
@@ -404,13 +414,6 @@ def test_replacement_false_consumes_the_generator_like_llamagen():
     assert torch.equal(g.get_state(), g_ref.get_state())
 
 
-def test_replacement_changes_how_the_generator_is_consumed():
-    logits = torch.randn(64, 64, generator=seeded(10))
-    with_r = MultinomialSampler().draw(logits, seeded(5), replacement=True)
-    without = MultinomialSampler().draw(logits, seeded(5), replacement=False)
-    assert not torch.equal(with_r, without)
-
-
 def test_sample_draws_from_the_processed_logits_with_the_pipeline_generator():
     cond = torch.randn(4, 30, generator=seeded(11))
     uncond = torch.randn(4, 30, generator=seeded(12))
@@ -423,6 +426,16 @@ def test_sample_draws_from_the_processed_logits_with_the_pipeline_generator():
     expected = torch.multinomial(processed.softmax(-1), 1, generator=seeded(99)).view(4)
     assert torch.equal(got, expected)
     assert torch.isfinite(processed[torch.arange(4), got]).all()
+
+
+def test_token_sampling_draw_uses_the_pipeline_generator_on_processed_logits():
+    logits = torch.randn(5, 20, generator=seeded(15))
+    pipeline = TokenSampling(MultinomialSampler(top_k=4), ConstantCFG(1.0), seeded(77))
+    processed = pipeline.process(logits, ctx())
+    got = pipeline.draw(processed, replacement=False)
+    assert torch.equal(got, torch.multinomial(processed.softmax(-1), 1, generator=seeded(77)).view(5))
+    again = TokenSampling(MultinomialSampler(top_k=4), ConstantCFG(1.0), seeded(77)).sample(logits, ctx(), replacement=False)
+    assert torch.equal(got, again)
 
 
 def test_multinomial_draws_in_float32_from_half_precision_logits():

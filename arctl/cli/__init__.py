@@ -41,6 +41,11 @@ def build_app(manager: PluginManager) -> typer.Typer:
     return app
 
 
+def plugin_manager(ctx: typer.Context) -> PluginManager:
+    """The plugin manager the CLI was built from, for plugin commands (declare a ``ctx: typer.Context`` parameter)."""
+    return ctx.find_root().obj
+
+
 def _debug() -> bool:
     return os.environ.get("ARCTL_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -58,7 +63,7 @@ def main(argv: list[str] | None = None, manager: PluginManager | None = None) ->
         manager = manager or PluginManager()
         command = typer.main.get_command(build_app(manager))
         # Standalone mode lets typer report its own usage errors (exit 2); our errors propagate to here.
-        command.main(args=argv, prog_name="arctl", standalone_mode=True)
+        command.main(args=argv, prog_name="arctl", standalone_mode=True, obj=manager)
         return 0
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
