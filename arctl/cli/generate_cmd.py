@@ -159,6 +159,8 @@ def regenerate(manager, recipe: dict, *, device: str | None = None, dtype: str |
 
     if recipe.get("format") != generation.RECIPE_FORMAT:
         raise ArctlError(f"recipe format {recipe.get('format')!r} is not supported by this arctl")
+    if recipe.get("command", "generate") != "generate":
+        raise ArctlError(f"this image was made by `arctl {recipe['command']}`; reproduce re-runs `arctl generate` recipes")
     if "item" not in recipe:
         raise ArctlError("this is a grid of several images; reproduce one of the single images instead")
     ref = generation.generator_ref(manager.registry, recipe["model"])

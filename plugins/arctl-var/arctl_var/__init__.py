@@ -21,25 +21,26 @@ def register_tokenizers(register):
                            checkpoints=(VAE_CHECKPOINT,)))
 
 
+VAR_GENERATOR = GeneratorSpec(
+    "var",
+    "Next-scale prediction: a class-conditional pyramid of token maps, coarse to fine.",
+    "arctl_var.generator:VARGenerator",
+    checkpoints=CHECKPOINTS,
+    tokenizer="var-vqvae",
+    conditioning="class",
+    num_classes=1000,
+    options=OPTIONS,
+    # the official demo's settings; the FID recipe is cfg 1.5, top-p 0.96, top-k 900
+    sampling=SamplingDefaults(cfg=4.0, cfg_schedule="linear", top_k=900, top_p=0.95),
+    cfg_help="VAR's ramp: at scale k of K the logits are (1+t)*cond - t*uncond with t = cfg*k/(K-1) "
+    "(first scale unguided); 0 disables guidance",
+    batch_size=8,
+)
+
+
 @arctl.hookimpl
 def register_generators(register):
-    register(
-        GeneratorSpec(
-            "var",
-            "Next-scale prediction: a class-conditional pyramid of token maps, coarse to fine.",
-            "arctl_var.generator:VARGenerator",
-            checkpoints=CHECKPOINTS,
-            tokenizer="var-vqvae",
-            conditioning="class",
-            num_classes=1000,
-            options=OPTIONS,
-            # the official demo's settings; the FID recipe is cfg 1.5, top-p 0.96, top-k 900
-            sampling=SamplingDefaults(cfg=4.0, cfg_schedule="linear", top_k=900, top_p=0.95),
-            cfg_help="VAR's ramp: at scale k of K the logits are (1+t)*cond - t*uncond with t = cfg*k/(K-1) "
-            "(first scale unguided); 0 disables guidance",
-            batch_size=8,
-        )
-    )
+    register(VAR_GENERATOR)
 
 
 @arctl.hookimpl
