@@ -10,9 +10,9 @@ import typer
 
 from arctl.cli.output import StepProgress, err, print_json
 from arctl.errors import ArctlError, UsageError
+from arctl.generation import MAX_SEED
 from arctl.options import split_assignments
 
-MAX_SEED = 2**63 - 1
 DTYPES = ["auto", "fp32", "bf16", "fp16"]
 
 

@@ -140,3 +140,25 @@ def test_a_missing_buffer_fails_strict_loading():
     state.pop("blocks.1.attn.zero_k_bias")
     with pytest.raises(Exception, match=r"1 missing key\(s\): blocks.1.attn.zero_k_bias"):
         load_strict(VAR(**var_kwargs("var")), state)
+
+
+@pytest.mark.cuda
+def test_cuda_fp32_matches_the_cpu_tokens_and_autocast_runs(vqvae):
+    from arctl.accelerate import CUDAAccelerator
+
+    model = load_var("var", FIXTURES / "var.safetensors")
+    _, _, cpu_tokens = run_official_call(model, vqvae, top_k=1, top_p=1.0, seed=0)
+    gpu_model, gpu_vqvae = model.cuda(), vqvae.cuda()
+    sampling = TokenSampling(MultinomialSampler(top_k=1), LinearCFG(CONFIG["cfg"]), torch.Generator("cuda").manual_seed(0))
+    tokens = []
+    draw = sampling.draw
+    sampling.draw = lambda processed, replacement=True: tokens.append(draw(processed, replacement=replacement)) or tokens[-1]
+    labels = INPUTS["infer.label_B"].cuda()
+    generate_scales(gpu_model, gpu_vqvae, labels, sampling)
+    assert all(torch.equal(a.cpu(), b) for a, b in zip(tokens, cpu_tokens))  # greedy margins are >= 0.02
+    for dtype in ("bf16", "fp16"):
+        acc = CUDAAccelerator(dtype=dtype)
+        sampling = TokenSampling(MultinomialSampler(top_k=16, top_p=0.95), LinearCFG(1.5), acc.generator(42))
+        with torch.inference_mode(), acc.autocast():
+            image = generate_scales(gpu_model, gpu_vqvae, labels, sampling)
+        assert image.shape == (2, 3, 64, 64) and torch.isfinite(image.float()).all()
