@@ -45,8 +45,8 @@ class CFGSchedule:
 
     @property
     def uses_guidance(self) -> bool:
-        """Whether the run needs the unconditional branch at all."""
-        return self.cfg != 1.0
+        """Whether the run needs the unconditional branch at all: cfg > 1, as LlamaGen's sampler decides."""
+        return self.cfg > 1.0
 
     def active(self, ctx: StepContext) -> bool:
         """Whether this step still needs the unconditional logits."""

@@ -244,7 +244,8 @@ def test_uses_guidance():
     assert LinearCFG(1.0).uses_guidance is True
     assert LinearCFG(4.0).uses_guidance is True
     assert ConstantCFG(1.0).uses_guidance is False
-    assert ConstantCFG(0.0).uses_guidance is True
+    assert ConstantCFG(0.0).uses_guidance is False  # LlamaGen guides only when cfg > 1
+    assert ConstantCFG(0.5).uses_guidance is False
     assert ConstantCFG(4.0).uses_guidance is True
     assert HalfLinearCFG(1.0).uses_guidance is False
     assert IntervalCFG(1.0, 0.5).uses_guidance is False

@@ -1,0 +1,41 @@
+"""arctl-llamagen: LlamaGen, raster-order autoregressive image generation (Sun et al., 2024).
+
+The base that NAR, ControlAR, Token-Shuffle and LBW build on: its public modules are ``gpt`` (the
+model), ``raster`` (generation), ``tokenizer`` / ``vq`` (the VQ-16 tokenizer) and ``generator``.
+Registration only here (no torch).
+"""
+
+import arctl
+from arctl import GeneratorSpec, SamplingDefaults, TokenizerSpec
+from arctl_llamagen.checkpoints import CHECKPOINTS, VQ_CHECKPOINT
+
+__version__ = "0.1.0"
+
+CFG_HELP = ("LlamaGen's scale: logits = uncond + cfg * (cond - uncond) at every token; cfg <= 1 disables guidance; "
+            "--cfg-schedule interval -o cfg_cutoff=C stops it after progress C (official cfg_interval=K is "
+            "C = (K + 1) / (tokens - 1))")
+
+LLAMAGEN_GENERATOR = GeneratorSpec(
+    "llamagen",
+    "Raster-order next-token prediction over VQ-16 tokens (class-conditional).",
+    "arctl_llamagen.generator:LlamaGenGenerator",
+    checkpoints=CHECKPOINTS,
+    tokenizer="llamagen-vq16",
+    conditioning="class",
+    num_classes=1000,
+    # the official sample_c2i.py defaults; FID numbers use cfg 2.0 (B, L), 1.75 (XL, XXL), 1.65 (3B) and top-k 0
+    sampling=SamplingDefaults(cfg=4.0, cfg_schedule="constant", top_k=2000, top_p=1.0),
+    cfg_help=CFG_HELP,
+    batch_size=8,
+)
+
+
+@arctl.hookimpl
+def register_tokenizers(register):
+    register(TokenizerSpec("llamagen-vq16", "LlamaGen's VQ-16 image tokenizer.", "arctl_llamagen.tokenizer:load_tokenizer",
+                           checkpoints=(VQ_CHECKPOINT,)))
+
+
+@arctl.hookimpl
+def register_generators(register):
+    register(LLAMAGEN_GENERATOR)
