@@ -1,0 +1,222 @@
+"""LlamaGen's VQ image tokenizer (VQ-16): a VQGAN-style autoencoder around a plain nearest-neighbour codebook.
+
+Encoder and decoder are the taming-transformers layout: two residual blocks per level on the way down (three on the
+way up), self-attention at the lowest resolution and in the middle, GroupNorm(32, eps=1e-6) and swish. With
+``codebook_l2_norm`` the latents and the codebook are both L2-normalised before the search, so every code vector
+the decoder sees has unit length. Images live in [-1, 1]; decoded images are not clamped. Key names match the
+official checkpoints (vq_ds16_c2i.pt loads strictly).
+
+Inference only: the training losses (codebook, commitment, entropy) and the codebook-usage bookkeeping are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from arctl.vae_blocks import Downsample, ResnetBlock, Upsample, group_norm
+
+NUM_RES_BLOCKS = 2
+USAGE_HISTORY = 65536  # length of the official codebook_used buffer (the last indices seen in training)
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over all pixels, with separate 1x1 convs for q, k and v."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = group_norm(channels)
+        self.q = nn.Conv2d(channels, channels, kernel_size=1)
+        self.k = nn.Conv2d(channels, channels, kernel_size=1)
+        self.v = nn.Conv2d(channels, channels, kernel_size=1)
+        self.proj_out = nn.Conv2d(channels, channels, kernel_size=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, C, H, W = x.shape
+        h = self.norm(x)
+        # [B, C, H, W] -> [B, HW, C] pixel sequences; the default scale C^-0.5 is the official one
+        q, k, v = (proj(h).flatten(2).transpose(1, 2) for proj in (self.q, self.k, self.v))
+        h = F.scaled_dot_product_attention(q, k, v)
+        return x + self.proj_out(h.transpose(1, 2).reshape(B, C, H, W))
+
+
+class Level(nn.Module):
+    """Residual blocks at one resolution, each followed by attention where the level has it."""
+
+    def __init__(self, in_ch: int, out_ch: int, num_blocks: int, attention: bool, dropout: float) -> None:
+        super().__init__()
+        self.res = nn.ModuleList(ResnetBlock(in_ch if i == 0 else out_ch, out_ch, dropout) for i in range(num_blocks))
+        self.attn = nn.ModuleList(AttnBlock(out_ch) for _ in range(num_blocks if attention else 0))
+
+    def forward(self, h: Tensor) -> Tensor:
+        for i, block in enumerate(self.res):
+            h = block(h)
+            if self.attn:
+                h = self.attn[i](h)
+        return h
+
+
+def mid_block(channels: int, dropout: float) -> nn.Sequential:
+    # a Sequential so that the keys are mid.0 / mid.1 / mid.2 as in the official ModuleList
+    return nn.Sequential(
+        ResnetBlock(channels, channels, dropout), AttnBlock(channels), ResnetBlock(channels, channels, dropout)
+    )
+
+
+class Encoder(nn.Module):
+    """Image [B, 3, H, W] -> latent [B, z_channels, H/f, W/f] with f = 2 ** (len(ch_mult) - 1)."""
+
+    def __init__(self, ch: int, ch_mult: Sequence[int], z_channels: int, dropout: float, in_channels: int = 3) -> None:
+        super().__init__()
+        self.conv_in = nn.Conv2d(in_channels, ch, kernel_size=3, padding=1)
+        last = len(ch_mult) - 1
+        self.conv_blocks = nn.ModuleList()
+        block_in = ch
+        for i, mult in enumerate(ch_mult):
+            level = Level(block_in, ch * mult, NUM_RES_BLOCKS, attention=i == last, dropout=dropout)
+            if i != last:
+                level.downsample = Downsample(ch * mult)
+            self.conv_blocks.append(level)
+            block_in = ch * mult
+        self.mid = mid_block(block_in, dropout)
+        self.norm_out = group_norm(block_in)
+        self.conv_out = nn.Conv2d(block_in, z_channels, kernel_size=3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.conv_in(x)
+        for level in self.conv_blocks:
+            h = level(h)
+            if hasattr(level, "downsample"):
+                h = level.downsample(h)
+        h = self.mid(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class Decoder(nn.Module):
+    """Latent [B, z_channels, h, w] -> image [B, 3, f*h, f*w] (not clamped).
+
+    Unlike the encoder, conv_blocks are stored in execution order: conv_blocks[0] is the lowest resolution (largest
+    multiplier, with attention) and the last one is full resolution, as in the official checkpoints.
+    """
+
+    def __init__(self, ch: int, ch_mult: Sequence[int], z_channels: int, dropout: float, out_channels: int = 3) -> None:
+        super().__init__()
+        block_in = ch * ch_mult[-1]
+        self.conv_in = nn.Conv2d(z_channels, block_in, kernel_size=3, padding=1)
+        self.mid = mid_block(block_in, dropout)
+        last = len(ch_mult) - 1
+        self.conv_blocks = nn.ModuleList()
+        for i in reversed(range(len(ch_mult))):
+            width = ch * ch_mult[i]
+            level = Level(block_in, width, NUM_RES_BLOCKS + 1, attention=i == last, dropout=dropout)
+            if i != 0:
+                level.upsample = Upsample(width)
+            self.conv_blocks.append(level)
+            block_in = width
+        self.norm_out = group_norm(block_in)
+        self.conv_out = nn.Conv2d(block_in, out_channels, kernel_size=3, padding=1)
+
+    def forward(self, z: Tensor) -> Tensor:
+        h = self.mid(self.conv_in(z))
+        for level in self.conv_blocks:
+            h = level(h)
+            if hasattr(level, "upsample"):
+                h = level.upsample(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-neighbour lookup in a [V, C] codebook, on the unit sphere when ``l2_norm``."""
+
+    def __init__(self, codebook_size: int, embed_dim: int, l2_norm: bool, show_usage: bool) -> None:
+        super().__init__()
+        self.l2_norm = l2_norm
+        self.embedding = nn.Embedding(codebook_size, embed_dim)
+        if show_usage:  # only filled during training, but official checkpoints carry it
+            self.register_buffer("codebook_used", torch.zeros(USAGE_HISTORY))
+
+    def codebook(self) -> Tensor:
+        weight = self.embedding.weight
+        return F.normalize(weight, dim=-1) if self.l2_norm else weight
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """Latent [B, C, h, w] -> (code vectors [B, C, h, w], indices [B*h*w] in (b, h, w) order)."""
+        B, C, H, W = z.shape
+        flat = z.permute(0, 2, 3, 1).reshape(-1, C)
+        codebook = self.codebook()
+        if self.l2_norm:
+            flat = F.normalize(flat, dim=-1)
+        # squared distances |z|^2 + |e|^2 - 2 z.e, the official expansion (it decides near-ties the same way)
+        dist = flat.pow(2).sum(1, keepdim=True) + codebook.pow(2).sum(1) - 2 * flat @ codebook.T
+        indices = dist.argmin(dim=1)
+        # the official straight-through z + (z_q - z).detach() only serves training and differs from z_q by ~1e-7
+        return self.lookup(indices, (B, C, H, W)), indices
+
+    def lookup(self, indices: Tensor, shape: Sequence[int]) -> Tensor:
+        """B*h*w indices in (b, h, w) order, any layout -> code vectors [B, C, h, w]; ``shape`` is (B, C, h, w)."""
+        B, C, H, W = shape
+        return self.codebook()[indices].reshape(B, H, W, C).permute(0, 3, 1, 2).contiguous()
+
+
+class VQModel(nn.Module):
+    """Encoder -> quant_conv -> quantize -> post_quant_conv -> decoder, with the official ModelArgs as keywords.
+
+    ``ch`` is the encoder/decoder base width, which the official VQModel does not expose (it is always 128 there).
+    ``commit_loss_beta`` and ``entropy_loss_ratio`` only weigh training losses and are accepted for compatibility.
+    """
+
+    def __init__(
+        self,
+        codebook_size: int = 16384,
+        codebook_embed_dim: int = 8,
+        codebook_l2_norm: bool = True,
+        codebook_show_usage: bool = True,
+        commit_loss_beta: float = 0.25,
+        entropy_loss_ratio: float = 0.0,
+        encoder_ch_mult: Sequence[int] = (1, 1, 2, 2, 4),
+        decoder_ch_mult: Sequence[int] = (1, 1, 2, 2, 4),
+        z_channels: int = 256,
+        dropout_p: float = 0.0,
+        ch: int = 128,
+    ) -> None:
+        super().__init__()
+        self.codebook_embed_dim = codebook_embed_dim
+        self.downsample = 2 ** (len(encoder_ch_mult) - 1)
+        self.encoder = Encoder(ch, encoder_ch_mult, z_channels, dropout_p)
+        self.decoder = Decoder(ch, decoder_ch_mult, z_channels, dropout_p)
+        self.quantize = VectorQuantizer(codebook_size, codebook_embed_dim, codebook_l2_norm, codebook_show_usage)
+        self.quant_conv = nn.Conv2d(z_channels, codebook_embed_dim, kernel_size=1)
+        self.post_quant_conv = nn.Conv2d(codebook_embed_dim, z_channels, kernel_size=1)
+
+    def encode(self, img: Tensor) -> tuple[Tensor, Tensor]:
+        """Image [B, 3, H, W] -> (quant [B, C, h, w], indices [B*h*w] in (b, h, w) order)."""
+        return self.quantize(self.quant_conv(self.encoder(img)))
+
+    def img_to_indices(self, img: Tensor) -> Tensor:
+        """Image [B, 3, H, W] -> token ids [B, h, w] (raster order when flattened)."""
+        quant, indices = self.encode(img)
+        B, _, H, W = quant.shape
+        return indices.view(B, H, W)
+
+    def codebook(self) -> Tensor:
+        """The [V, C] code vectors the decoder sees (L2-normalised when codebook_l2_norm)."""
+        return self.quantize.codebook()
+
+    def indices_to_quant(self, indices: Tensor, shape: Sequence[int]) -> Tensor:
+        """Token ids (B*h*w of them, any layout) -> quant [B, C, h, w]; ``shape`` is (B, C, h, w) as officially."""
+        return self.quantize.lookup(indices, shape)
+
+    def decode(self, quant: Tensor) -> Tensor:
+        """quant [B, C, h, w] -> image [B, 3, H, W], not clamped."""
+        return self.decoder(self.post_quant_conv(quant))
+
+    def decode_code(self, indices: Tensor, shape: Sequence[int]) -> Tensor:
+        """Token ids and shape (B, C, h, w) -> image [B, 3, H, W], not clamped."""
+        return self.decode(self.indices_to_quant(indices, shape))
+
+    def forward(self, img: Tensor) -> Tensor:
+        """Reconstruction decode(encode(img)); the official forward also returns the training losses."""
+        return self.decode(self.encode(img)[0])
