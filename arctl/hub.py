@@ -101,8 +101,22 @@ def _not_found(wf: WeightFile, model: str | None, why: str) -> WeightsNotFoundEr
     )
 
 
+HUB_PREFIX = "hf://"
+
+
+def parse_hub_reference(text: str, container: str) -> WeightFile:
+    """``hf://org/repo/path/to/file[@revision]`` -> the WeightFile it names (same container as registered)."""
+    spec, _, revision = text.removeprefix(HUB_PREFIX).partition("@")
+    parts = spec.split("/")
+    if len(parts) < 3 or not all(parts):
+        raise UsageError(f"--weights {text}: expected hf://ORG/REPO/FILE[@REVISION]")
+    return WeightFile("/".join(parts[:2]), "/".join(parts[2:]), revision or "main", container)
+
+
 def resolve_file(wf: WeightFile, local: str | os.PathLike | None = None, *, model: str | None = None) -> ResolvedFile:
-    """Explicit local path > Hub cache > Hub download (unless HF_HUB_OFFLINE)."""
+    """Explicit local path (or ``hf://`` reference) > Hub cache > Hub download (unless HF_HUB_OFFLINE)."""
+    if isinstance(local, str) and local.startswith(HUB_PREFIX):
+        wf, local = parse_hub_reference(local, wf.container), None
     if local is not None:
         path = Path(local).expanduser()
         if not path.is_file():

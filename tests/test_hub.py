@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from arctl import hub
-from arctl.errors import ArctlError, StateDictMismatchError, UnsafeCheckpointError, WeightsNotFoundError
+from arctl.errors import ArctlError, StateDictMismatchError, UnsafeCheckpointError, UsageError, WeightsNotFoundError
 from arctl.registry import Checkpoint, WeightFile
 from arctl.testing import HubCache, serialize
 
@@ -219,3 +219,17 @@ def test_strict_loading_includes_persistent_buffers():
         hub.load_strict(model, state)
     loaded = hub.load_strict(nn.BatchNorm1d(3), model.state_dict())
     assert isinstance(loaded, nn.BatchNorm1d)
+
+
+def test_hub_references_name_another_file_of_the_hub(hub_cache):
+    commit = "a" * 40
+    hub_cache.add("org/other", "dir/renamed.pt", small_state(), container="model", revision="v2", commit=commit)
+    resolved = hub.resolve_file(WF, "hf://org/other/dir/renamed.pt@v2")
+    assert (resolved.source, resolved.commit) == ("cache", commit)
+    assert resolved.weight == WeightFile("org/other", "dir/renamed.pt", "v2", "model")  # keeps the registered container
+    assert resolved.describe()["filename"] == "dir/renamed.pt"
+    with pytest.raises(WeightsNotFoundError, match="missing.pt from org/other"):
+        hub.resolve_file(WF, "hf://org/other/missing.pt")
+    for bad in ("hf://org/file.pt", "hf://org//x.pt"):
+        with pytest.raises(UsageError, match="expected hf://ORG/REPO/FILE"):
+            hub.resolve_file(WF, bad)

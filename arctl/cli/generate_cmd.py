@@ -169,8 +169,8 @@ def regenerate(manager, recipe: dict, *, device: str | None = None, dtype: str |
         if "path" in source:
             weights[role] = source["path"]
         elif source.get("commit"):  # the exact commit the image was made with
-            registered = ref.checkpoint.files[role]
-            pinned = WeightFile(registered.repo_id, registered.filename, source["commit"], registered.container)
+            container = ref.checkpoint.files[role].container
+            pinned = WeightFile(source["repo_id"], source["filename"], source["commit"], container)
             weights[role] = str(resolve_file(pinned, model=recipe["model"]).path)
     settings = generation.resolve_settings(
         manager.registry, ref.owner, options={k: str(v) for k, v in recipe["options"].items()}, **recipe["sampling"]
