@@ -13,21 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-
-def machine(device: str) -> str:
-    import torch
-
-    if device.startswith("cuda"):
-        return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}"
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+from common import machine, run_in_fresh_process, time_calls, write_section
 
 
 def run_one(model: str, device: str, dtype: str, batch: int, kv_cache: bool, seed: int, repeats: int) -> dict:
@@ -80,30 +70,10 @@ def run_one(model: str, device: str, dtype: str, batch: int, kv_cache: bool, see
     }
 
 
-def time_calls(obj, method: str, acc) -> list[float]:
-    """Record the wall time of every call of ``obj.method`` (synchronised), e.g. the VQVAE decode."""
-    seconds: list[float] = []
-    original = getattr(obj, method)
-
-    def timed(*args, **kwargs):
-        acc.synchronize()
-        start = time.perf_counter()
-        result = original(*args, **kwargs)
-        acc.synchronize()
-        seconds.append(time.perf_counter() - start)
-        return result
-
-    setattr(obj, method, timed)
-    return seconds
-
-
 def measure(args, batch: int, kv_cache: bool) -> dict:
-    command = [sys.executable, __file__, "--one", "--model", args.model, "--device", args.device, "--dtype", args.dtype,
-               "--batch", str(batch), "--kv-cache", str(int(kv_cache)), "--seed", str(args.seed),
-               "--repeats", str(args.repeats)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
+    return run_in_fresh_process(__file__, ["--model", args.model, "--device", args.device, "--dtype", args.dtype,
+                                           "--batch", str(batch), "--kv-cache", str(int(kv_cache)),
+                                           "--seed", str(args.seed), "--repeats", str(args.repeats)])
 
 def heading(args) -> str:
     return f"### VAR generation on {args.device}: KV cache vs recomputing the prefix ({args.model} architecture"
@@ -139,18 +109,6 @@ def table(args, rows: list[dict]) -> str:
             lines.append(f"| {batch} | {'on' if r['kv_cache'] else 'off'} | {r['seconds']:.2f} | {r['decode_seconds']:.2f} | "
                          f"{r['images_per_second']:.3f} | {peak} | {whole} | {core} | {same if r is on else ''} |")
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, heading: str, body: str) -> None:
-    """Replace (or append) the section that starts with ``heading`` in a Markdown file."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find(heading)
-    if start < 0:
-        text = text.rstrip() + "\n\n" + body
-    else:
-        end = text.find("\n### ", start + len(heading))
-        text = text[:start] + body + (text[end + 1:] if end >= 0 else "")
-    path.write_text(text)
 
 
 def main() -> None:

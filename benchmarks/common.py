@@ -1,0 +1,60 @@
+"""Shared by the benchmark scripts: the machine's name, timing hooks, fresh-process runs, Markdown sections."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def machine(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}"
+    cpu = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def time_calls(obj, method: str, acc) -> list[float]:
+    """Record the wall time of every call of ``obj.method`` (synchronised), e.g. a tokenizer's decode."""
+    seconds: list[float] = []
+    original = getattr(obj, method)
+
+    def timed(*args, **kwargs):
+        acc.synchronize()
+        start = time.perf_counter()
+        result = original(*args, **kwargs)
+        acc.synchronize()
+        seconds.append(time.perf_counter() - start)
+        return result
+
+    setattr(obj, method, timed)
+    return seconds
+
+
+def run_in_fresh_process(script: str, args: list[str]) -> dict:
+    """Run ``script --one ARGS`` in a new interpreter (so peak memory is its own) and parse its last JSON line."""
+    done = subprocess.run([sys.executable, script, "--one", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{Path(script).name} {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def write_section(path: Path, heading: str, body: str) -> None:
+    """Replace (or append) the Markdown section that starts with ``heading``, up to the next ### heading."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = text.find(heading)
+    if start < 0:
+        text = text.rstrip() + "\n\n" + body
+    else:
+        end = text.find("\n### ", start + len(heading))
+        text = text[:start] + body + (text[end + 1:] if end >= 0 else "")
+    path.write_text(text)
