@@ -149,6 +149,22 @@ class MultiScaleQuantizer(nn.Module):
             rest.sub_(h)
             yield idx, f_hat
 
+    def forward(self, f: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """VQ-VAE training: (straight-through f_hat, codebook + beta * commitment loss averaged over scales,
+        indices per scale), as the official training forward computes them."""
+        B, C, H, W = f.shape
+        num_scales = len(self.v_patch_nums)
+        rest, f_hat, loss, indices = f.detach(), torch.zeros_like(f), f.new_zeros(()), []
+        for si, pn in enumerate(self.v_patch_nums):
+            z = rest if si == num_scales - 1 else F.interpolate(rest, size=(pn, pn), mode="area")
+            idx = self._nearest_codes(z.permute(0, 2, 3, 1).reshape(-1, C)).view(B, pn * pn)
+            h = self._scale_contribution(si, num_scales, self.lookup(idx, pn, pn), (H, W))
+            f_hat = f_hat + h  # not in place: every scale's f_hat is part of the loss
+            rest = rest - h.detach()
+            loss = loss + F.mse_loss(f_hat, f.detach()) + self.beta * F.mse_loss(f_hat.detach(), f)
+            indices.append(idx)
+        return f + (f_hat - f).detach(), loss / num_scales, indices
+
     def f_to_idx(self, f: Tensor, patch_nums: Sequence[PatchNum] | None = None) -> list[Tensor]:
         """Token indices of every scale, each [B, ph*pw] in row-major order."""
         return [idx for idx, _ in self._residual_quantize(f, patch_nums)]

@@ -64,16 +64,17 @@ class MidBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Image [B, 3, H, W] -> latent [B, z_channels, H/16, W/16]."""
+    """Image [B, 3, H, W] -> latent [B, z_channels, H/f, W/f] with f = 2 ** (len(ch_mult) - 1) (16 officially)."""
 
-    def __init__(self, ch: int, z_channels: int, dropout: float = 0.0, in_channels: int = 3) -> None:
+    def __init__(self, ch: int, z_channels: int, dropout: float = 0.0, in_channels: int = 3,
+                 ch_mult: Sequence[int] = CH_MULT, num_res_blocks: int = NUM_RES_BLOCKS) -> None:
         super().__init__()
         self.conv_in = nn.Conv2d(in_channels, ch, kernel_size=3, padding=1)
-        widths = [ch * m for m in CH_MULT]
+        widths = [ch * m for m in ch_mult]
         self.down = nn.ModuleList()
         block_in = ch
         for i, width in enumerate(widths):
-            level = Level(block_in, width, NUM_RES_BLOCKS, attention=i == len(widths) - 1, dropout=dropout)
+            level = Level(block_in, width, num_res_blocks, attention=i == len(widths) - 1, dropout=dropout)
             if i != len(widths) - 1:
                 level.downsample = Downsample(width)
             self.down.append(level)
@@ -93,18 +94,19 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Latent [B, z_channels, h, w] -> image [B, 3, 16h, 16w] (not clamped)."""
+    """Latent [B, z_channels, h, w] -> image [B, 3, f*h, f*w] (not clamped)."""
 
-    def __init__(self, ch: int, z_channels: int, dropout: float = 0.0, out_channels: int = 3) -> None:
+    def __init__(self, ch: int, z_channels: int, dropout: float = 0.0, out_channels: int = 3,
+                 ch_mult: Sequence[int] = CH_MULT, num_res_blocks: int = NUM_RES_BLOCKS) -> None:
         super().__init__()
-        widths = [ch * m for m in CH_MULT]
+        widths = [ch * m for m in ch_mult]
         block_in = widths[-1]
         self.conv_in = nn.Conv2d(z_channels, block_in, kernel_size=3, padding=1)
         self.mid = MidBlock(block_in, dropout)
         # built lowest resolution first but stored as up[i] = level i (up[0] is the full resolution), as officially
         levels = []
         for i in reversed(range(len(widths))):
-            level = Level(block_in, widths[i], NUM_RES_BLOCKS + 1, attention=i == len(widths) - 1, dropout=dropout)
+            level = Level(block_in, widths[i], num_res_blocks + 1, attention=i == len(widths) - 1, dropout=dropout)
             if i != 0:
                 level.upsample = Upsample(widths[i])
             levels.insert(0, level)
@@ -139,13 +141,17 @@ class VQVAE(nn.Module):
         default_qresi_counts: int = 0,
         v_patch_nums: Sequence[int] = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16),
         test_mode: bool = True,
+        ch_mult: Sequence[int] = CH_MULT,
+        num_res_blocks: int = NUM_RES_BLOCKS,
     ) -> None:
+        """The official constructor's arguments; ``ch_mult`` and ``num_res_blocks`` (hard-coded officially) let small
+        worlds use other layouts, e.g. 8x downsampling."""
         super().__init__()
         self.vocab_size = vocab_size
         self.Cvae = z_channels
-        self.downsample = 2 ** (len(CH_MULT) - 1)
-        self.encoder = Encoder(ch, z_channels, dropout)
-        self.decoder = Decoder(ch, z_channels, dropout)
+        self.downsample = 2 ** (len(ch_mult) - 1)
+        self.encoder = Encoder(ch, z_channels, dropout, ch_mult=ch_mult, num_res_blocks=num_res_blocks)
+        self.decoder = Decoder(ch, z_channels, dropout, ch_mult=ch_mult, num_res_blocks=num_res_blocks)
         self.quantize = MultiScaleQuantizer(
             vocab_size, z_channels, using_znorm=using_znorm, beta=beta, default_qresi_counts=default_qresi_counts,
             v_patch_nums=v_patch_nums, quant_resi=quant_resi, share_quant_resi=share_quant_resi,
@@ -155,6 +161,11 @@ class VQVAE(nn.Module):
         if test_mode:  # a frozen tokenizer
             self.eval()
             self.requires_grad_(False)
+
+    def forward(self, img: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """Training: (reconstruction, VQ loss, indices per scale) for images in [-1, 1]."""
+        f_hat, vq_loss, indices = self.quantize(self.img_to_f(img))
+        return self.decoder(self.post_quant_conv(f_hat)), vq_loss, indices
 
     def img_to_f(self, img: Tensor) -> Tensor:
         return self.quant_conv(self.encoder(img))

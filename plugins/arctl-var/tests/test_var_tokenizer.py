@@ -188,3 +188,24 @@ def test_strict_load_names_missing_buffer(config):
     state = {k: v for k, v in model.state_dict().items() if k != "quantize.ema_vocab_hit_SV"}
     with pytest.raises(StateDictMismatchError, match=r"quantize\.ema_vocab_hit_SV"):
         load_strict(model, state)
+
+
+def test_training_forward_matches_inference_and_trains():
+    torch.manual_seed(0)
+    vqvae = VQVAE(vocab_size=32, z_channels=8, ch=32, v_patch_nums=(1, 2, 4), ch_mult=(1, 2, 2), test_mode=False)
+    assert vqvae.downsample == 4
+    img = torch.rand(4, 3, 16, 16) * 2 - 1
+    rec, vq_loss, indices = vqvae(img)
+    assert rec.shape == img.shape and vq_loss.item() > 0
+    assert all(torch.equal(a, b) for a, b in zip(indices, vqvae.img_to_idx(img)))  # same tokens as inference
+    optimizer = torch.optim.Adam(vqvae.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(40):
+        rec, vq_loss, _ = vqvae(img)
+        loss = (rec - img).abs().mean() + vq_loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+    assert vqvae.quantize.embedding.weight.grad is not None and vqvae.encoder.conv_in.weight.grad is not None
