@@ -56,6 +56,8 @@ class ResolvedFile:
     def describe(self) -> dict[str, Any]:
         if self.weight is None:
             return {"path": str(self.path), "size": self.path.stat().st_size}
+        if self.source == "package":  # shipped inside an installed package: identified by its content
+            return {"repo_id": self.weight.repo_id, "filename": self.weight.filename, "sha256": file_sha256(self.path)}
         return {
             "repo_id": self.weight.repo_id,
             "filename": self.weight.filename,
@@ -64,12 +66,25 @@ class ResolvedFile:
         }
 
 
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _snapshot_commit(path: Path, filename: str) -> str:
     # .../models--org--name/snapshots/<commit>/<filename, possibly with folders>
     return path.parents[len(Path(filename).parts) - 1].name
 
 
 def cached_path(wf: WeightFile) -> Path | None:
+    if wf.local_dir is not None:
+        shipped = Path(wf.local_dir) / wf.filename
+        return shipped if shipped.is_file() else None
     from huggingface_hub import try_to_load_from_cache
 
     found = try_to_load_from_cache(wf.repo_id, wf.filename, cache_dir=cache_dir(), revision=wf.revision)
@@ -123,6 +138,10 @@ def resolve_file(wf: WeightFile, local: str | os.PathLike | None = None, *, mode
             raise ArctlError(f"weights file {path} does not exist")
         return ResolvedFile(path, "local")
     path = cached_path(wf)
+    if wf.local_dir is not None:
+        if path is None:
+            raise ArctlError(f"{wf.filename} is missing from {wf.local_dir}; reinstall the plugin that ships it")
+        return ResolvedFile(path, "package", wf)
     if path is not None:
         return ResolvedFile(path, "cache", wf, _snapshot_commit(path, wf.filename))
     if is_offline():

@@ -17,13 +17,18 @@ CONTAINERS = ("bare", "model", "model_ema", "state_dict", "module", "auto")
 
 @dataclass(frozen=True)
 class WeightFile:
-    """One file of a checkpoint on the Hugging Face Hub and how its state dict sits inside it."""
+    """One file of a checkpoint on the Hugging Face Hub and how its state dict sits inside it.
+
+    ``local_dir`` marks a file shipped inside a package (a local Hub-style repository: the directory
+    holding config.json and the weights); it is used as is, never downloaded.
+    """
 
     repo_id: str
     filename: str
     revision: str = "main"
     container: str = "bare"
     size: int | None = None
+    local_dir: str | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -43,6 +48,7 @@ class Checkpoint:
     description: str
     files: Mapping[str, WeightFile]
     config: Mapping[str, Any] = field(default_factory=dict)
+    default: bool = False  # what `arctl generate` uses when no model is named
 
     @property
     def size(self) -> int | None:
@@ -274,6 +280,13 @@ class Registry:
 
     def checkpoints(self) -> list[ModelRef]:
         return list(self._checkpoints.values())
+
+    def default_model(self) -> str:
+        """The checkpoint marked as default (the first one registered, if several are)."""
+        for ref in self._checkpoints.values():
+            if ref.checkpoint.default:
+                return ref.checkpoint.name
+        raise UsageError("no MODEL given and no installed plugin provides a default; `arctl models` lists them")
 
     def model(self, name: str) -> ModelRef:
         """Find a checkpoint by name, or a generator/tokenizer by name (its first checkpoint)."""

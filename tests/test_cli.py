@@ -302,3 +302,11 @@ def test_console_script_runs():
     assert result.returncode == 0 and "generate" in result.stdout
     bad = subprocess.run([sys.executable, "-m", "arctl", "generate"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_generate_without_a_model_uses_the_default(arctl_cli, toy_manager, toy_weights, tmp_path, make_plugin_manager):
+    result = arctl_cli.invoke(["generate", "--class", "2", "--seed", "1", "--out", str(tmp_path)], manager=toy_manager)
+    assert result.exit_code == 0, result.output
+    assert read_recipe(result.stdout.strip())["model"] == "toy-tiny"
+    bare = arctl_cli.invoke(["generate", "--class", "2"], manager=make_plugin_manager())
+    assert bare.exit_code == 2 and "no MODEL given" in bare.stderr

@@ -233,3 +233,18 @@ def test_hub_references_name_another_file_of_the_hub(hub_cache):
     for bad in ("hf://org/file.pt", "hf://org//x.pt"):
         with pytest.raises(UsageError, match="expected hf://ORG/REPO/FILE"):
             hub.resolve_file(WF, bad)
+
+
+def test_files_shipped_in_a_package_resolve_without_the_hub(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    save_file(small_state(), tmp_path / "w.safetensors")
+    shipped = WeightFile("arctl-zoo/tiny", "w.safetensors", local_dir=str(tmp_path))
+    resolved = hub.resolve_file(shipped)
+    assert (resolved.source, resolved.path) == ("package", tmp_path / "w.safetensors")
+    described = resolved.describe()
+    assert described["repo_id"] == "arctl-zoo/tiny" and len(described["sha256"]) == 64
+    assert hub.cached_path(shipped) == tmp_path / "w.safetensors"
+    with pytest.raises(ArctlError, match="missing from .*reinstall"):
+        hub.resolve_file(WeightFile("arctl-zoo/tiny", "gone.safetensors", local_dir=str(tmp_path)))

@@ -49,7 +49,7 @@ def add_commands(app: typer.Typer, manager) -> None:
 
     @app.command()
     def generate(
-        model: Annotated[str, typer.Argument(help="Checkpoint name (see `arctl models`).", autocompletion=complete_model)],
+        model: Annotated[Optional[str], typer.Argument(help="Checkpoint name (see `arctl models`); default: the installed default model.", autocompletion=complete_model)] = None,
         classes: Annotated[Optional[list[int]], typer.Option("--class", "-c", help="Class id; repeat for several.")] = None,
         prompts: Annotated[Optional[list[str]], typer.Option("--prompt", "-p", help="Text prompt; repeat for several.")] = None,
         num: Annotated[int, typer.Option("--num", "-n", min=1, help="Images per class or prompt.")] = 1,
@@ -75,6 +75,7 @@ def add_commands(app: typer.Typer, manager) -> None:
 
         if out.exists() and not out.is_dir():
             raise UsageError(f"--out {out}: exists and is not a directory")
+        model = model or manager.registry.default_model()
         ref = generation.generator_ref(manager.registry, model)
         settings = generation.resolve_settings(
             manager.registry, ref.owner, sampler=sampler, cfg=cfg, cfg_schedule=cfg_schedule, top_k=top_k,

@@ -13,10 +13,13 @@ from arctl.registry import CONTAINERS, GeneratorSpec, ModelRef
 
 
 def cache_state(ref: ModelRef) -> str:
-    """"yes" when every file is in the Hub cache, "partial" for some, "no" for none."""
+    """"yes" when every file is in the Hub cache, "partial" for some, "no" for none; "shipped" inside a package."""
     from arctl.hub import cached_path
 
-    hits = [cached_path(wf) is not None for wf in ref.checkpoint.files.values()]
+    files = ref.checkpoint.files.values()
+    hits = [cached_path(wf) is not None for wf in files]
+    if all(wf.local_dir for wf in files):  # shipped with a package, nothing to download
+        return "shipped" if all(hits) else "missing"
     return "yes" if all(hits) else "partial" if any(hits) else "no"
 
 

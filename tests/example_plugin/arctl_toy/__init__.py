@@ -14,6 +14,7 @@ TOY = Checkpoint(
     description="Random-weight toy model (4 classes, 4x4 tokens).",
     files={"model": WeightFile("arctl-tests/toy", "toy.safetensors", size=None)},
     config=TOY_CONFIG,
+    default=True,
 )
 TOY_PTH = Checkpoint(
     name="toy-tiny-pth",
