@@ -288,7 +288,13 @@ def check_state_dict(expected: Mapping[str, Any], state: Mapping[str, Any], *, s
 
 
 def load_strict(module, state: Mapping[str, Any], *, source: str = "checkpoint", assign: bool = False):
-    """``module.load_state_dict(state, strict=True)`` with an error that names the offending keys."""
-    check_state_dict(module.state_dict(), state, source=source)
+    """``module.load_state_dict(state, strict=True)`` with an error that names the offending keys.
+
+    Floating tensors take the model's dtype (e.g. fp16 files into an fp32 model), also with ``assign``."""
+    expected = module.state_dict()
+    check_state_dict(expected, state, source=source)
+    if assign:
+        state = {k: v.to(expected[k].dtype) if v.is_floating_point() and v.dtype != expected[k].dtype else v
+                 for k, v in state.items()}
     module.load_state_dict(state, strict=True, assign=assign)
     return module

@@ -1,0 +1,19 @@
+"""arctl-shapes: a procedural world, a judge and a tiny trained model zoo, so every method runs (and every
+claim can be measured) offline on a CPU. Registration only here (no torch)."""
+
+import arctl
+from arctl import CommandSpec
+from arctl_shapes.zoo import var_shapes_generator
+
+__version__ = "0.1.0"
+
+
+@arctl.hookimpl
+def register_generators(register):
+    register(var_shapes_generator())
+
+
+@arctl.hookimpl
+def register_commands(register):
+    register(CommandSpec("shapes", "The shapes world: train the zoo, judge images, evaluate models.",
+                         "arctl_shapes.cli:shapes_app"))

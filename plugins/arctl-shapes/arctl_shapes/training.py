@@ -1,0 +1,108 @@
+"""What every zoo recipe shares: the rendered training set, the optimisation loop, and saving a model as a
+local Hub-style repository (config.json + safetensors), atomically and with the recipe that made it."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from arctl.files import atomic_write
+from arctl_shapes.world import ShapesWorld, to_tensor
+
+WORLD_SEED = 0
+TRAIN_RANGE = (0, 20_000)  # image indices used for training; evaluation uses other ranges
+
+Progress = Callable[[int, int, float], None]  # (step, steps, loss)
+
+
+def training_images(count: int = TRAIN_RANGE[1] - TRAIN_RANGE[0]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images [N, 3, 64, 64] in [0, 1], labels [N]) rendered once and kept in memory (~1 ms per image)."""
+    images, labels = ShapesWorld(WORLD_SEED).arrays(TRAIN_RANGE[0], count)
+    return to_tensor(images), torch.from_numpy(labels)
+
+
+def batches(count: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
+    """Endless shuffled index batches over ``count`` items."""
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(count, generator=generator)
+        for start in range(0, count - batch_size + 1, batch_size):
+            yield order[start : start + batch_size]
+
+
+def cosine_lr(step: int, steps: int, peak: float, warmup: int) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+def optimise(
+    model: torch.nn.Module,
+    loss_of_batch: Callable[[torch.Tensor], torch.Tensor],
+    indices: Iterator[torch.Tensor],
+    *,
+    steps: int,
+    lr: float,
+    warmup: int = 100,
+    weight_decay: float = 0.0,
+    progress: Progress = lambda step, steps, loss: None,
+    every: Callable[[int], None] | None = None,
+    every_steps: int = 0,
+) -> list[float]:
+    """AdamW with warm-up and cosine decay; returns the loss of every step."""
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
+                                  weight_decay=weight_decay, betas=(0.9, 0.95))
+    model.train()
+    losses = []
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, steps, lr, warmup)
+        loss = loss_of_batch(next(indices))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+        optimizer.step()
+        losses.append(loss.item())
+        progress(step + 1, steps, losses[-1])
+        if every is not None and every_steps and (step + 1) % every_steps == 0 and step + 1 < steps:
+            every(step + 1)
+    model.eval()
+    return losses
+
+
+def save_partial(directory: Path, name: str, model: torch.nn.Module, step: int) -> None:
+    """A periodic checkpoint of a stage in progress (float32), so a long run can be inspected or resumed."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write(directory / f"partial-{name}.safetensors",
+                 lambda tmp: save_file(state, str(tmp), metadata={"step": str(step)}))
+
+
+def save_repo(directory: Path, weights: dict[str, dict[str, torch.Tensor]], config: dict[str, Any],
+              dtype: torch.dtype = torch.float16) -> None:
+    """Write ``{filename: state_dict}`` (floats cast to ``dtype``) and config.json into a local Hub-style repo."""
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for filename, state in weights.items():
+        cast = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+        atomic_write(directory / filename, lambda tmp, cast=cast: save_file(cast, str(tmp)))
+    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
+    atomic_write(directory / "config.json", lambda tmp: tmp.write_text(text))
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return round(time.perf_counter() - self.start, 1)
