@@ -50,6 +50,50 @@ def shapes_app() -> typer.Typer:
         err().print(f"trained {family} in {record['seconds']['total']} s: " + json.dumps(
             {k: v for k, v in record.items() if k.endswith("loss") or k.endswith("accuracy")}))
 
+    @app.command(name="eval")
+    def evaluate_command(
+        ctx: typer.Context,
+        model: Annotated[str, typer.Argument(help="A shapes-world generator, e.g. var-shapes.")],
+        compare: Annotated[Optional[str], typer.Option(help="A second model, run in the same process; ratios are printed.")] = None,
+        num: Annotated[int, typer.Option(min=10, help="Images per model (rounded up to a multiple of 10 classes).")] = 200,
+        seed: Annotated[int, typer.Option(min=0, help="Seed of the generated images.")] = 0,
+        cfg: Annotated[Optional[float], typer.Option(help="Guidance, in the model's own meaning.")] = None,
+        top_k: Annotated[Optional[int], typer.Option(min=0, help="Top-k (0: off).")] = None,
+        top_p: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Top-p (1: off).")] = None,
+        temperature: Annotated[Optional[float], typer.Option(help="Temperature (> 0).")] = None,
+        sampler: Annotated[Optional[str], typer.Option(help="Sampler name.")] = None,
+        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Plugin option KEY=VALUE.")] = None,
+        device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "cpu",
+        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    ) -> None:
+        """Class fidelity, FD (with the real-vs-real floor), images/s, passes per image and peak memory."""
+        from arctl.cli import plugin_manager
+        from arctl.cli.output import out, print_json
+        from arctl.options import split_assignments
+        from arctl_shapes.evaluate import evaluate, ratios
+
+        manager = plugin_manager(ctx)
+        sampling = {k: v for k, v in {"cfg": cfg, "top_k": top_k, "top_p": top_p, "temperature": temperature,
+                                      "sampler": sampler}.items() if v is not None}
+        sampling["options"] = split_assignments(option or [])
+        rows = [evaluate(manager, name, num=num, seed=seed, device=device, sampling=sampling)
+                for name in [model] + ([compare] if compare else [])]
+        comparison = ratios(rows[0], rows[1]) if compare else None
+        if as_json:
+            print_json({"rows": [r.describe() for r in rows], "ratios": comparison})
+            return
+        from rich.table import Table
+
+        table = Table("model", "images", "class fidelity", "FD", "FD floor", "images/s", "passes/image", "peak memory",
+                      box=None)
+        for r in rows:
+            peak = f"{r.peak_memory_bytes / 2**30:.2f} GiB" if r.peak_memory_bytes else "?"
+            table.add_row(r.model, str(r.images), f"{r.class_fidelity:.3f}", f"{r.fd:.1f}", f"{r.fd_floor:.1f}",
+                          f"{r.images_per_second:.2f}", str(r.passes_per_image), peak)
+        out().print(table)
+        if comparison:
+            out().print(f"{compare} / {model}: " + ", ".join(f"{k} {v}" for k, v in comparison.items()))
+
     return app
 
 
