@@ -23,8 +23,8 @@ def atomic_write(path: Path, write, *, mode: int | None = None) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        os.chmod(tmp, _default_mode() if mode is None else mode)
         write(Path(tmp))
+        os.chmod(tmp, _default_mode() if mode is None else mode)  # after: some writers replace the file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

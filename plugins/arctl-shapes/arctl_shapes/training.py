@@ -59,6 +59,7 @@ def optimise(
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
                                   weight_decay=weight_decay, betas=(0.9, 0.95))
     model.train()
+    warmup = min(warmup, max(1, steps // 10))  # short runs (tests, quick variants) warm up proportionally
     losses = []
     for step in range(steps):
         for group in optimizer.param_groups:
