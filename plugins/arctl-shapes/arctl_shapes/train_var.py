@@ -14,8 +14,8 @@ from arctl_shapes.training import Progress, Timer, batches, optimise, save_parti
 
 CHECKPOINT_EVERY = 250
 
-RECIPE = {"seed": 0, "images": 20_000, "vae_steps": 1200, "vae_batch": 16, "vae_lr": 1e-3,
-          "var_steps": 1500, "var_batch": 48, "var_lr": 2e-3, "cond_drop_rate": 0.1}
+RECIPE = {"seed": 0, "images": 20_000, "vae_steps": 2500, "vae_batch": 16, "vae_lr": 1e-3,
+          "var_steps": 3000, "var_batch": 48, "var_lr": 2e-3, "cond_drop_rate": 0.1}
 
 
 def restart_dead_codes(vqvae, f: torch.Tensor, used: torch.Tensor, generator: torch.Generator) -> int:
