@@ -248,3 +248,11 @@ def test_files_shipped_in_a_package_resolve_without_the_hub(tmp_path, monkeypatc
     assert hub.cached_path(shipped) == tmp_path / "w.safetensors"
     with pytest.raises(ArctlError, match="missing from .*reinstall"):
         hub.resolve_file(WeightFile("arctl-zoo/tiny", "gone.safetensors", local_dir=str(tmp_path)))
+
+
+def test_assign_loading_keeps_the_model_dtype():
+    model_state = {k: v.half() for k, v in small_state().items()}
+    with torch.device("meta"):
+        model = nn.Linear(3, 2)
+    hub.load_strict(model, model_state, assign=True)
+    assert model.weight.dtype == torch.float32 and torch.equal(model.weight, model_state["weight"].float())

@@ -168,6 +168,30 @@ class VAR(nn.Module):
         self.head_nm = AdaLNBeforeHead(embed_dim, embed_dim, norm_eps)
         self.head = nn.Linear(embed_dim, vocab_size)
 
+    @torch.no_grad()
+    def init_weights(self, init_adaln: float = 0.5, init_adaln_gamma: float = 1e-5, init_head: float = 0.02) -> None:
+        """The official initialisation for training from scratch: small truncated-normal weights, a near-zero
+        head, and AdaLN gates (gamma) near zero so every block starts close to the identity."""
+        std = math.sqrt(1 / self.C / 3)
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.trunc_normal_(module.weight, std=std)
+                if getattr(module, "bias", None) is not None:
+                    module.bias.zero_()
+        self.head.weight.mul_(init_head)
+        self.head.bias.zero_()
+        self.head_nm.ada_lin[-1].weight.mul_(init_adaln)
+        depth = len(self.blocks)
+        for block in self.blocks:
+            block.attn.proj.weight.div_(math.sqrt(2 * depth))
+            block.ffn.fc2.weight.div_(math.sqrt(2 * depth))
+            if block.shared_aln:
+                block.ada_gss[:, :, 2:].mul_(init_adaln)
+                block.ada_gss[:, :, :2].mul_(init_adaln_gamma)
+            else:
+                block.ada_lin[-1].weight[2 * self.C :].mul_(init_adaln)
+                block.ada_lin[-1].weight[: 2 * self.C].mul_(init_adaln_gamma)
+
     # --- pieces shared by training and inference ---
 
     def level_positions(self) -> torch.Tensor:
