@@ -184,6 +184,7 @@ class VQModel(nn.Module):
     ) -> None:
         super().__init__()
         self.codebook_embed_dim = codebook_embed_dim
+        self.commit_loss_beta = commit_loss_beta
         self.downsample = 2 ** (len(encoder_ch_mult) - 1)
         self.encoder = Encoder(ch, encoder_ch_mult, z_channels, dropout_p)
         self.decoder = Decoder(ch, decoder_ch_mult, z_channels, dropout_p)
@@ -220,3 +221,13 @@ class VQModel(nn.Module):
     def forward(self, img: Tensor) -> Tensor:
         """Reconstruction decode(encode(img)); the official forward also returns the training losses."""
         return self.decode(self.encode(img)[0])
+
+    def training_step(self, img: Tensor) -> tuple[Tensor, Tensor]:
+        """(reconstruction, codebook + beta * commitment loss) with the straight-through estimator, as the
+        official VQ loss computes them on the (L2-normalised) latents; the GAN and entropy terms are left out."""
+        z = self.quant_conv(self.encoder(img))
+        if self.quantize.l2_norm:
+            z = F.normalize(z, dim=1)
+        z_q, _ = self.quantize(z)
+        loss = F.mse_loss(z_q, z.detach()) + self.commit_loss_beta * F.mse_loss(z_q.detach(), z)
+        return self.decode(z + (z_q - z).detach()), loss

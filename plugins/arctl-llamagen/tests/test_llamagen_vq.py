@@ -122,3 +122,25 @@ def test_decodes_generated_tokens(vq, outputs):
     tokens = outputs["gpt.gen_greedy.tokens"]  # int32 [B, 16], as generate() returns them
     close(vq.decode_code(tokens, [tokens.shape[0], vq.codebook_embed_dim, 4, 4]),
           outputs["e2e.decode_code(gen_greedy.tokens)"])
+
+
+def test_training_step_uses_the_inference_codes_and_learns():
+    torch.manual_seed(0)
+    vq = VQModel(codebook_size=32, codebook_embed_dim=8, encoder_ch_mult=[1, 2], decoder_ch_mult=[1, 2], z_channels=32,
+                 ch=32)
+    img = torch.rand(4, 3, 16, 16) * 2 - 1
+    rec, vq_loss = vq.training_step(img)
+    assert rec.shape == img.shape and vq_loss.item() > 0
+    with torch.no_grad():  # the straight-through reconstruction is the inference reconstruction
+        torch.testing.assert_close(rec, vq(img), atol=1e-5, rtol=1e-5)
+    optimizer = torch.optim.Adam(vq.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(30):
+        rec, vq_loss = vq.training_step(img)
+        loss = (rec - img).abs().mean() + vq_loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0]
+    assert vq.quantize.embedding.weight.grad is not None and vq.encoder.conv_in.weight.grad is not None
