@@ -287,6 +287,20 @@ def check_state_dict(expected: Mapping[str, Any], state: Mapping[str, Any], *, s
         raise StateDictMismatchError(f"{source} does not fit the model: " + "; ".join(problems))
 
 
+def load_pretrained(build, path: str | os.PathLike, container: str, device, *, ignore: tuple[str, ...] = ()):
+    """``build()`` on the meta device (no wasted random init), the file loaded strictly into it, then moved to
+    ``device`` in eval mode and frozen. ``ignore`` names derived entries some exports carry (dropped, not loaded)."""
+    import torch
+
+    with torch.device("meta"):
+        module = build()
+    state = load_state_dict(path, container)
+    for key in ignore:
+        state.pop(key, None)
+    load_strict(module, state, source=str(path), assign=True)
+    return module.to(device).eval().requires_grad_(False)
+
+
 def load_strict(module, state: Mapping[str, Any], *, source: str = "checkpoint", assign: bool = False):
     """``module.load_state_dict(state, strict=True)`` with an error that names the offending keys.
 

@@ -10,6 +10,8 @@ Fixtures:
                        skips when the data is absent, but fails when CI is set: CI must check parity
 
 Helpers:
+  LogitsRecorder()                                 a logits processor that keeps what the sampling chain hands it
+                                                   (the CFG-merged logits), to compare with official outputs
   assert_matches_manifest(module, manifest_path)   every state-dict key, shape, dtype and kind (parameter or
                                                    persistent buffer) equals an official checkpoint's manifest
 """
@@ -187,6 +189,18 @@ def make_plugin_manager():
 @pytest.fixture
 def arctl_cli() -> CLIRunner:
     return CLIRunner()
+
+
+class LogitsRecorder:
+    """Put it in ``TokenSampling(processors=[...])``: it records the logits after the CFG merge, before the
+    sampler's temperature / top-k / top-p, once per ``sample`` call, and changes nothing."""
+
+    def __init__(self) -> None:
+        self.logits: list = []
+
+    def __call__(self, logits, ctx):
+        self.logits.append(logits.clone())
+        return logits
 
 
 def _truthy(value: str | None) -> bool:

@@ -127,7 +127,6 @@ def add_commands(app: typer.Typer, manager) -> None:
         """Re-run the recipe stored in IMAGE and say whether the result is identical (exit 1 if not)."""
         import numpy as np
 
-        from arctl import __version__
         from arctl.images import open_image, read_recipe, save_png
 
         recipe = read_recipe(image)

@@ -5,21 +5,16 @@ from __future__ import annotations
 import torch
 
 from arctl.generator import GenerationBatch, Generator
-from arctl.hub import load_state_dict, load_strict
+from arctl.hub import load_pretrained
 from arctl_llamagen.gpt import GPT
 from arctl_llamagen.raster import generate_raster
 from arctl_llamagen.tokenizer import load_tokenizer
 
 
 def load_gpt(model_class: type[GPT], config: dict, path, container: str, device) -> GPT:
-    """Build ``model_class(**config)`` on the meta device and load the official file strictly."""
-    with torch.device("meta"):
-        gpt = model_class(**config)
-    state = load_state_dict(path, container)
-    # Some exports carry the derived RoPE table; it is recomputed, never a weight (the official loaders drop it too).
-    state.pop("freqs_cis", None)
-    load_strict(gpt, state, source=str(path), assign=True)
-    return gpt.to(device).eval().requires_grad_(False)
+    """``model_class(**config)`` with the official file loaded strictly. Some exports carry the derived RoPE table
+    (``freqs_cis``); it is recomputed, never a weight, and the official loaders drop it too."""
+    return load_pretrained(lambda: model_class(**config), path, container, device, ignore=("freqs_cis",))
 
 
 class GPTGenerator(Generator):

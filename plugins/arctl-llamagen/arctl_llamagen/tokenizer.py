@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import torch
 
-from arctl.hub import ResolvedFile, load_state_dict, load_strict
+from arctl.hub import ResolvedFile, load_pretrained
 from arctl.registry import Checkpoint
 from arctl_llamagen.vq import VQModel
 
@@ -35,10 +35,7 @@ class VQTokenizer:
 
 
 def build_vq(config: Mapping, file: ResolvedFile, container: str, device) -> VQModel:
-    with torch.device("meta"):  # no wasted random init: the checkpoint provides every tensor
-        vq = VQModel(**config)
-    load_strict(vq, load_state_dict(file.path, container), source=str(file.path), assign=True)
-    return vq.to(device).eval().requires_grad_(False)
+    return load_pretrained(lambda: VQModel(**config), file.path, container, device)
 
 
 def load_tokenizer(checkpoint: Checkpoint, files: Mapping[str, ResolvedFile], accelerator) -> VQTokenizer:

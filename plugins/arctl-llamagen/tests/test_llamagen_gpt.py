@@ -7,9 +7,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from arctl.hub import load_state_dict, load_strict
 from arctl.sampling import ConstantCFG, MultinomialSampler, TokenSampling
-from arctl.testing import assert_matches_manifest
+from arctl.testing import LogitsRecorder, assert_matches_manifest
 from arctl_llamagen.checkpoints import CHECKPOINTS
 from arctl_llamagen.generator import load_gpt
 from arctl_llamagen.gpt import GPT
@@ -58,22 +57,11 @@ def test_teacher_forced_logits_and_loss(file, container):
     torch.testing.assert_close(loss.reshape(1), OUTPUTS["gpt.tf.loss"], **TOL)
 
 
-class Recorder:
-    """Records the CFG-merged logits the chain hands to processors, and counts model passes."""
-
-    def __init__(self):
-        self.logits = []
-
-    def __call__(self, logits, ctx):
-        self.logits.append(logits.clone())
-        return logits
-
-
 @pytest.mark.parametrize(("case", "temperature", "top_k", "top_p", "seed"),
                          [("gen_greedy", 1.0, 1, 1.0, 0), ("gen_sample", 0.9, 16, 0.9, 1234)])
 def test_generation_reproduces_the_official_sampler(case, temperature, top_k, top_p, seed):
     gpt = golden_gpt()
-    recorder = Recorder()
+    recorder = LogitsRecorder()
     calls = []
     gpt.output.register_forward_hook(lambda *args: calls.append(1))
     sampler = MultinomialSampler(temperature=temperature, top_k=top_k, top_p=top_p)
@@ -90,7 +78,7 @@ def test_interval_cfg_matches_the_official_cut_off():
     from arctl.sampling import IntervalCFG
 
     gpt = golden_gpt()
-    recorder = Recorder()
+    recorder = LogitsRecorder()
     sampling = TokenSampling(MultinomialSampler(top_k=1), IntervalCFG(2.0, cfg_cutoff=(4 + 1) / 15),
                              torch.Generator().manual_seed(0), [recorder])
     generate_raster(gpt, INPUTS["gpt.gen.cond"], sampling)

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from arctl.sampling import ConstantCFG, MultinomialSampler, TokenSampling
-from arctl.testing import assert_matches_manifest
+from arctl.testing import LogitsRecorder, assert_matches_manifest
 from arctl_llamagen.generator import load_gpt
 from arctl_nar.checkpoints import CHECKPOINTS
 from arctl_nar.model import NARTransformer, proximity_mask
@@ -65,20 +65,11 @@ def test_teacher_forcing_heads_logits_and_loss(file, container):
     torch.testing.assert_close(loss.reshape(1), OUTPUTS["gpt.tf.loss"], **TOL)
 
 
-class Recorder:
-    def __init__(self):
-        self.logits = []
-
-    def __call__(self, logits, ctx):
-        self.logits.append(logits.clone())
-        return logits
-
-
 @pytest.mark.parametrize(("case", "temperature", "top_k", "top_p", "seed"),
                          [("gen_greedy", 1.0, 1, 1.0, 0), ("gen_sample", 0.9, 16, 0.9, 1234)])
 def test_generation_reproduces_the_official_sampler(case, temperature, top_k, top_p, seed):
     model = golden_nar()
-    recorder = Recorder()
+    recorder = LogitsRecorder()
     passes = []
     model.medusa_output.register_forward_hook(lambda *args: passes.append(1))
     sampler = MultinomialSampler(temperature=temperature, top_k=top_k, top_p=top_p)

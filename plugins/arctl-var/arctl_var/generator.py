@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from arctl.generator import GenerationBatch, Generator
-from arctl.hub import load_state_dict, load_strict
+from arctl.hub import load_pretrained
 from arctl_var.inference import generate_scales
 from arctl_var.model import VAR
 from arctl_var.tokenizer import load_tokenizer
@@ -17,11 +17,10 @@ class VARGenerator(Generator):
         self = cls(spec, checkpoint, accelerator)
         self.tokenizer = load_tokenizer(checkpoint, files, accelerator)
         vqvae = self.tokenizer.vqvae
-        with torch.device("meta"):
-            var = VAR(Cvae=vqvae.Cvae, vocab_size=vqvae.vocab_size, **checkpoint.config["var"])
-        state = load_state_dict(files["model"].path, checkpoint.files["model"].container)
-        load_strict(var, state, source=str(files["model"].path), assign=True)
-        self.var = var.to(accelerator.device).eval().requires_grad_(False)
+        self.var = load_pretrained(
+            lambda: VAR(Cvae=vqvae.Cvae, vocab_size=vqvae.vocab_size, **checkpoint.config["var"]),
+            files["model"].path, checkpoint.files["model"].container, accelerator.device,
+        )
         return self
 
     def num_steps(self, options) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from arctl.hub import ResolvedFile, load_state_dict, load_strict
+from arctl.hub import ResolvedFile, load_pretrained
 from arctl.registry import Checkpoint
 from arctl_var.vqvae import VQVAE
 
@@ -39,11 +39,8 @@ class VARTokenizer:
 
 
 def build_vqvae(config: Mapping, file: ResolvedFile, container: str, device: torch.device) -> VQVAE:
-    """The VQVAE from its config, loaded strictly (built on the meta device: no wasted random init)."""
-    with torch.device("meta"):
-        vqvae = VQVAE(**config)
-    load_strict(vqvae, load_state_dict(file.path, container), source=str(file.path), assign=True)
-    return vqvae.to(device).eval().requires_grad_(False)
+    """The VQVAE from its config, loaded strictly."""
+    return load_pretrained(lambda: VQVAE(**config), file.path, container, device)
 
 
 def load_tokenizer(checkpoint: Checkpoint, files: Mapping[str, ResolvedFile], accelerator) -> VARTokenizer:

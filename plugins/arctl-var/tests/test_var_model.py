@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from arctl.hub import load_state_dict, load_strict
 from arctl.sampling import LinearCFG, MultinomialSampler, TokenSampling
-from arctl.testing import assert_matches_manifest
+from arctl.testing import LogitsRecorder, assert_matches_manifest
 from arctl_var.checkpoints import CHECKPOINTS
 from arctl_var.inference import generate_scales
 from arctl_var.model import VAR
@@ -93,19 +93,8 @@ def test_training_mode_drops_labels_but_eval_does_not():
     torch.testing.assert_close(dropped, null)
 
 
-class Recorder:
-    """A logits processor that records what the chain hands it: the CFG-merged logits."""
-
-    def __init__(self):
-        self.logits = []
-
-    def __call__(self, logits, ctx):
-        self.logits.append(logits.clone())
-        return logits
-
-
 def run_official_call(model, vqvae, *, top_k, top_p, seed, kv_cache=True):
-    recorder = Recorder()
+    recorder = LogitsRecorder()
     rng = torch.Generator().manual_seed(seed)
     sampling = TokenSampling(MultinomialSampler(top_k=top_k, top_p=top_p), LinearCFG(CONFIG["cfg"]),
                              rng, processors=[recorder])
