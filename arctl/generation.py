@@ -67,6 +67,7 @@ class LoadedModel:
     files: dict[str, Any]
     generator: Any
     versions: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, dict] = field(default_factory=dict)  # what each file was, for recipes (hashed once)
 
     @property
     def spec(self) -> GeneratorSpec:
@@ -96,7 +97,8 @@ def load_model(manager, model: str, *, device: str = "auto", dtype: str = "auto"
     info = manager.infos.get(ref.owner.plugin)
     if info is not None:
         versions[info.name] = info.version or "unknown"
-    return LoadedModel(ref, accelerator, files, generator, versions)
+    sources = {role: rf.describe() for role, rf in files.items()}
+    return LoadedModel(ref, accelerator, files, generator, versions, sources)
 
 
 def resolve_settings(
@@ -237,7 +239,7 @@ def make_recipe(loaded: LoadedModel, settings: Settings, *, conditions, num, bat
         "generator": spec.name,
         "plugin": spec.plugin,
         "versions": dict(loaded.versions),
-        "files": {role: rf.describe() for role, rf in loaded.files.items()},
+        "files": {role: dict(source) for role, source in loaded.sources.items()},
         "conditioning": spec.conditioning,
         "conditions": list(conditions),
         "num": num,

@@ -107,7 +107,7 @@ def edit_command():
         recipe = {
             "command": "edit", "model": model, "image": str(image), "mask": str(mask), "class": class_id,
             "seed": seed, "sampling": vars(settings.sampling), "options": settings.options(),
-            "versions": loaded.versions, "files": {r: f.describe() for r, f in loaded.files.items()},
+            "versions": loaded.versions, "files": loaded.sources,
             **acc.describe(),
         }
         save_png(generation.to_pil(result.float().clamp(0, 1).cpu())[0], out, recipe)
