@@ -178,6 +178,17 @@ class GPT(nn.Module):
         self.output = nn.Linear(dim, vocab_size, bias=False)
         self._rope: dict[torch.device, torch.Tensor] = {}
 
+    @torch.no_grad()
+    def init_weights(self, std: float = 0.02) -> None:
+        """The official initialisation for training from scratch: normal(0, std) linears and embeddings, zero
+        biases, and a zero output head so training starts from uniform predictions."""
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                module.weight.normal_(0.0, std)
+                if getattr(module, "bias", None) is not None:
+                    module.bias.zero_()
+        self.output.weight.zero_()
+
     def new_block(self) -> TransformerBlock:
         return TransformerBlock(*self._block_args)
 

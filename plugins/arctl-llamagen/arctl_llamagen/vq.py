@@ -222,12 +222,13 @@ class VQModel(nn.Module):
         """Reconstruction decode(encode(img)); the official forward also returns the training losses."""
         return self.decode(self.encode(img)[0])
 
-    def training_step(self, img: Tensor) -> tuple[Tensor, Tensor]:
-        """(reconstruction, codebook + beta * commitment loss) with the straight-through estimator, as the
-        official VQ loss computes them on the (L2-normalised) latents; the GAN and entropy terms are left out."""
+    def training_step(self, img: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(reconstruction, codebook + beta * commitment loss, indices [B*h*w], latents [B, C, h, w]) with the
+        straight-through estimator, as the official VQ loss computes them on the (L2-normalised) latents; the GAN
+        and entropy terms are left out. Indices and latents let a training loop restart unused codes."""
         z = self.quant_conv(self.encoder(img))
         if self.quantize.l2_norm:
             z = F.normalize(z, dim=1)
-        z_q, _ = self.quantize(z)
+        z_q, indices = self.quantize(z)
         loss = F.mse_loss(z_q, z.detach()) + self.commit_loss_beta * F.mse_loss(z_q.detach(), z)
-        return self.decode(z + (z_q - z).detach()), loss
+        return self.decode(z + (z_q - z).detach()), loss, indices, z.detach()

@@ -129,14 +129,15 @@ def test_training_step_uses_the_inference_codes_and_learns():
     vq = VQModel(codebook_size=32, codebook_embed_dim=8, encoder_ch_mult=[1, 2], decoder_ch_mult=[1, 2], z_channels=32,
                  ch=32)
     img = torch.rand(4, 3, 16, 16) * 2 - 1
-    rec, vq_loss = vq.training_step(img)
+    rec, vq_loss, indices, latents = vq.training_step(img)
     assert rec.shape == img.shape and vq_loss.item() > 0
+    assert torch.equal(indices, vq.img_to_indices(img).flatten()) and latents.shape == (4, 8, 8, 8)
     with torch.no_grad():  # the straight-through reconstruction is the inference reconstruction
         torch.testing.assert_close(rec, vq(img), atol=1e-5, rtol=1e-5)
     optimizer = torch.optim.Adam(vq.parameters(), lr=2e-3)
     losses = []
     for _ in range(30):
-        rec, vq_loss = vq.training_step(img)
+        rec, vq_loss, _, _ = vq.training_step(img)
         loss = (rec - img).abs().mean() + vq_loss
         optimizer.zero_grad()
         loss.backward()

@@ -40,6 +40,11 @@ class NARTransformer(GPT):
         self.medusa_norm = RMSNorm(self.dim, self.norm.eps)
         self.medusa_output = nn.Linear(self.dim, self.vocab_size, bias=False)
 
+    @torch.no_grad()
+    def init_weights(self, std: float = 0.02) -> None:
+        super().init_weights(std)
+        self.medusa_output.weight.zero_()  # the second head starts uniform like the first
+
     def two_heads(self, h: torch.Tensor, rope: torch.Tensor, mask: torch.Tensor | None = None,
                   caches=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(right-neighbour logits, below-neighbour logits) at every input position."""
