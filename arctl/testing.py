@@ -244,3 +244,84 @@ def assert_matches_manifest(module, manifest_path: str | os.PathLike) -> None:
     manifest = json.loads(Path(manifest_path).read_text())
     problems = manifest_mismatches(module, manifest)
     assert not problems, f"{len(problems)} difference(s) from {manifest['name']}: " + "; ".join(problems[:8])
+
+
+# --- transparent VQ autoencoders ---------------------------------------------------------------------------------
+
+_CARRIER = 30.0  # the constant channels that keep GroupNorm from rescaling the signal (see make_transparent)
+_LINEAR = 20.0  # GroupNorm shift that puts swish in its linear range
+
+
+def sphere_codebook(size: int, dim: int, radius: float = 1.0):
+    """``size`` codes spread evenly on a sphere in the first 3 of ``dim`` dimensions (a Fibonacci lattice)."""
+    import math
+
+    import torch
+
+    i = torch.arange(size, dtype=torch.float64) + 0.5
+    polar, turn = torch.acos(1 - 2 * i / size), math.pi * (1 + 5**0.5) * i
+    points = torch.stack([torch.cos(turn) * torch.sin(polar), torch.sin(turn) * torch.sin(polar), torch.cos(polar)], 1)
+    codes = torch.zeros(size, dim)
+    codes[:, :3] = (points * radius).float()
+    return codes
+
+
+def make_transparent(model, codebook, *, pixel_scale: float = 0.9):
+    """Set the weights of a VQGAN-family autoencoder (the ``arctl.vae_blocks`` layout: encoder and decoder with
+    conv_in / norm_out / conv_out, quant_conv, post_quant_conv, quantize.embedding) so that decoding a token map
+    and encoding the 8-bit image again gives back the same tokens, with the real classes and forward code.
+
+    Tests of anything that re-encodes images (watermark detection) need that round trip, which random weights
+    never give. Every residual and attention branch is zeroed (they become identities), resamplers copy pixels,
+    convolutions inside the quantizer become identities, and a code's first 3 latent dimensions travel as RGB
+    (``pixel_scale`` times the code, so codes must lie in those 3 dimensions; ``sphere_codebook`` makes such
+    codes). GroupNorm would remove each channel's image-wide mean and scale: each signal channel therefore
+    shares its group with its negation and a +-constant pair, which fixes the group's mean at 0 and its spread
+    to within 0.1%. Widths must be constant (no 1x1 shortcuts) and at least 4 channels per GroupNorm group.
+    """
+    import math
+
+    import torch
+    from torch import nn
+
+    from arctl.vae_blocks import Downsample, Upsample
+
+    def centre(conv, out_channel, in_channel, value):
+        conv.weight[out_channel, in_channel, conv.weight.shape[2] // 2, conv.weight.shape[3] // 2] = value
+
+    encoder, decoder = model.encoder, model.decoder
+    width = encoder.norm_out.num_channels
+    group = width // encoder.norm_out.num_groups
+    if group < 4 or decoder.norm_out.num_channels != width:
+        raise ValueError("make_transparent needs equal encoder/decoder widths with >= 4 channels per GroupNorm group")
+    gain = math.sqrt(group / 2) / _CARRIER  # what GroupNorm multiplies a signal channel by
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        for module in model.modules():
+            if isinstance(module, nn.GroupNorm):
+                module.weight.fill_(1.0)
+                module.bias.fill_(_LINEAR)
+            elif isinstance(module, Downsample):  # keep the top-left pixel of every 2x2 block
+                module.conv.weight[range(width), range(width), 0, 0] = 1.0
+            elif isinstance(module, Upsample):
+                for c in range(width):
+                    centre(module.conv, c, c, 1.0)
+        for module in model.quantize.modules():
+            if isinstance(module, nn.Conv2d):
+                for c in range(module.out_channels):
+                    centre(module, c, c, 1.0)
+        for d in range(3):  # signal d: +s and -s, then the +-carrier, all in group d
+            for stem in (encoder.conv_in, decoder.conv_in):
+                centre(stem, group * d, d, 1.0)
+                centre(stem, group * d + 1, d, -1.0)
+                stem.bias[group * d + 2], stem.bias[group * d + 3] = _CARRIER, -_CARRIER
+            # (+s - -s) / 2 cancels the swish shift; the gains undo GroupNorm's
+            centre(encoder.conv_out, d, group * d, 0.5 / (gain * pixel_scale))
+            centre(encoder.conv_out, d, group * d + 1, -0.5 / (gain * pixel_scale))
+            centre(decoder.conv_out, d, group * d, 0.5 * pixel_scale / gain)
+            centre(decoder.conv_out, d, group * d + 1, -0.5 * pixel_scale / gain)
+            centre(model.quant_conv, d, d, 1.0)
+            centre(model.post_quant_conv, d, d, 1.0)
+        model.quantize.embedding.weight.copy_(codebook)
+    return model

@@ -30,10 +30,13 @@ LLAMAGEN_GENERATOR = GeneratorSpec(
 )
 
 
+VQ_TOKENIZER = TokenizerSpec("llamagen-vq16", "LlamaGen's VQ-16 image tokenizer.", "arctl_llamagen.tokenizer:load_tokenizer",
+                             checkpoints=(VQ_CHECKPOINT,))
+
+
 @arctl.hookimpl
 def register_tokenizers(register):
-    register(TokenizerSpec("llamagen-vq16", "LlamaGen's VQ-16 image tokenizer.", "arctl_llamagen.tokenizer:load_tokenizer",
-                           checkpoints=(VQ_CHECKPOINT,)))
+    register(VQ_TOKENIZER)
 
 
 @arctl.hookimpl

@@ -1,4 +1,8 @@
-"""LlamaGen's VQ-16 as an arctl tokenizer, public for the plugins that build on it (NAR, ...)."""
+"""LlamaGen's VQ-16 as an arctl tokenizer, public for the plugins that build on it (NAR, ...).
+
+It follows the core's tokenizer contract for watermarking (docs/plugins.md): ``codebook_size``,
+``resolution``, ``encode(images, allowed=...)`` restricted to a code subset, and ``flat_tokens``.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,31 @@ from arctl_llamagen.vq import VQModel
 
 
 class VQTokenizer:
-    """Images in [0, 1] <-> token grids [B, h, w]."""
+    """Images in [0, 1] <-> token grids [B, h, w]; ``resolution`` is the image size the generator makes (None:
+    any multiple of the downsampling factor)."""
 
-    def __init__(self, vq: VQModel) -> None:
+    def __init__(self, vq: VQModel, resolution: int | None = None) -> None:
         self.vq = vq
+        self.resolution = resolution
 
     @property
     def codebook(self) -> torch.Tensor:
         return self.vq.codebook()
 
+    @property
+    def codebook_size(self) -> int:
+        return self.vq.quantize.embedding.num_embeddings
+
     @torch.no_grad()
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
-        return self.vq.img_to_indices(images.mul(2).sub(1))
+    def encode(self, images: torch.Tensor, *, allowed: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, 3, H, W] in [0, 1] -> token grid [B, h, w]; ``allowed`` (bool [V], or [B, V] per image) restricts
+        the nearest-code search to those codes, on the tokenizer's L2-normalised sphere."""
+        return self.vq.img_to_indices(images.mul(2).sub(1), allowed)
+
+    def flat_tokens(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ids [B, h*w] in raster order, scale index [h*w]: all 0, a single scale)."""
+        ids = tokens.reshape(tokens.shape[0], -1)
+        return ids, torch.zeros(ids.shape[1], dtype=torch.long, device=ids.device)
 
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -40,4 +57,4 @@ def build_vq(config: Mapping, file: ResolvedFile, container: str, device) -> VQM
 
 def load_tokenizer(checkpoint: Checkpoint, files: Mapping[str, ResolvedFile], accelerator) -> VQTokenizer:
     return VQTokenizer(build_vq(checkpoint.config["vq"], files["vq"], checkpoint.files["vq"].container,
-                                accelerator.device))
+                                accelerator.device), checkpoint.config.get("image_size"))

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from arctl.codebooks import restrict_codes
 from arctl.vae_blocks import Downsample, ResnetBlock, Upsample, group_norm
 
 NUM_RES_BLOCKS = 2
@@ -142,8 +143,9 @@ class VectorQuantizer(nn.Module):
         weight = self.embedding.weight
         return F.normalize(weight, dim=-1) if self.l2_norm else weight
 
-    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """Latent [B, C, h, w] -> (code vectors [B, C, h, w], indices [B*h*w] in (b, h, w) order)."""
+    def forward(self, z: Tensor, allowed: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Latent [B, C, h, w] -> (code vectors [B, C, h, w], indices [B*h*w] in (b, h, w) order); with ``allowed``
+        (bool [V], or [B, V] per image) only those codes compete, on the same (L2-normalised) sphere."""
         B, C, H, W = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, C)
         codebook = self.codebook()
@@ -151,7 +153,7 @@ class VectorQuantizer(nn.Module):
             flat = F.normalize(flat, dim=-1)
         # squared distances |z|^2 + |e|^2 - 2 z.e, the official expansion (it decides near-ties the same way)
         dist = flat.pow(2).sum(1, keepdim=True) + codebook.pow(2).sum(1) - 2 * flat @ codebook.T
-        indices = dist.argmin(dim=1)
+        indices = restrict_codes(dist, allowed, float("inf")).argmin(dim=1)
         # the official straight-through z + (z_q - z).detach() only serves training and differs from z_q by ~1e-7
         return self.lookup(indices, (B, C, H, W)), indices
 
@@ -192,13 +194,13 @@ class VQModel(nn.Module):
         self.quant_conv = nn.Conv2d(z_channels, codebook_embed_dim, kernel_size=1)
         self.post_quant_conv = nn.Conv2d(codebook_embed_dim, z_channels, kernel_size=1)
 
-    def encode(self, img: Tensor) -> tuple[Tensor, Tensor]:
-        """Image [B, 3, H, W] -> (quant [B, C, h, w], indices [B*h*w] in (b, h, w) order)."""
-        return self.quantize(self.quant_conv(self.encoder(img)))
+    def encode(self, img: Tensor, allowed: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Image [B, 3, H, W] -> (quant [B, C, h, w], indices [B*h*w] in (b, h, w) order), among ``allowed`` codes."""
+        return self.quantize(self.quant_conv(self.encoder(img)), allowed)
 
-    def img_to_indices(self, img: Tensor) -> Tensor:
-        """Image [B, 3, H, W] -> token ids [B, h, w] (raster order when flattened)."""
-        quant, indices = self.encode(img)
+    def img_to_indices(self, img: Tensor, allowed: Tensor | None = None) -> Tensor:
+        """Image [B, 3, H, W] -> token ids [B, h, w] (raster order when flattened), among ``allowed`` codes."""
+        quant, indices = self.encode(img, allowed)
         B, _, H, W = quant.shape
         return indices.view(B, H, W)
 

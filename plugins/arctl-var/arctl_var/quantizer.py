@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from arctl.codebooks import restrict_codes
+
 PatchNum = int | tuple[int, int]
 
 
@@ -122,19 +124,26 @@ class MultiScaleQuantizer(nn.Module):
             h = F.interpolate(h, size=size, mode="bicubic")
         return self.phi(si, num_scales)(h)
 
-    def _nearest_codes(self, z: Tensor) -> Tensor:
-        """Index of the nearest codebook entry for every row of z [N, Cvae]."""
+    def _nearest_codes(self, z: Tensor, allowed: Tensor | None = None) -> Tensor:
+        """Index of the nearest codebook entry for every row of z [N, Cvae] (rows grouped by image); with
+        ``allowed`` (bool [V], or [B, V] per image) only the allowed entries compete."""
         codebook = self.embedding.weight
         if self.using_znorm:  # cosine similarity
-            return torch.argmax(F.normalize(z, dim=-1) @ F.normalize(codebook.T, dim=0), dim=1)
+            similarity = F.normalize(z, dim=-1) @ F.normalize(codebook.T, dim=0)
+            return torch.argmax(restrict_codes(similarity, allowed, float("-inf")), dim=1)
         # |z|^2 + |e|^2 - 2 z.e, summed in this order like the official code so near-ties resolve identically
         dist = z.square().sum(dim=1, keepdim=True) + codebook.square().sum(dim=1)
-        return torch.argmin(torch.addmm(dist, z, codebook.T, alpha=-2), dim=1)
+        return torch.argmin(restrict_codes(torch.addmm(dist, z, codebook.T, alpha=-2), allowed, float("inf")), dim=1)
 
     # --- image latent -> tokens ----------------------------------------------------------------------------------
 
-    def _residual_quantize(self, f: Tensor, patch_nums: Sequence[PatchNum] | None) -> Iterator[tuple[Tensor, Tensor]]:
-        """Quantize f [B, C, H, W] coarse to fine; yields (indices [B, ph*pw], running f_hat) after every scale."""
+    def _residual_quantize(
+        self, f: Tensor, patch_nums: Sequence[PatchNum] | None, allowed: Tensor | None = None
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Quantize f [B, C, H, W] coarse to fine; yields (indices [B, ph*pw], running f_hat) after every scale.
+
+        ``allowed`` (bool [V] or [B, V]) restricts every scale's search, so each residual takes its nearest allowed
+        code and the finer scales correct what the restriction costs the coarser ones."""
         B, C, H, W = f.shape
         scales = [(pn, pn) if isinstance(pn, int) else tuple(pn) for pn in (patch_nums or self.v_patch_nums)]
         if scales[-1] != (H, W):
@@ -143,7 +152,7 @@ class MultiScaleQuantizer(nn.Module):
         f_hat = torch.zeros_like(rest)
         for si, (ph, pw) in enumerate(scales):
             z = rest if si == len(scales) - 1 else F.interpolate(rest, size=(ph, pw), mode="area")
-            idx = self._nearest_codes(z.permute(0, 2, 3, 1).reshape(-1, C)).view(B, ph * pw)
+            idx = self._nearest_codes(z.permute(0, 2, 3, 1).reshape(-1, C), allowed).view(B, ph * pw)
             h = self._scale_contribution(si, len(scales), self.lookup(idx, ph, pw), (H, W))
             f_hat.add_(h)
             rest.sub_(h)
@@ -165,9 +174,11 @@ class MultiScaleQuantizer(nn.Module):
             indices.append(idx)
         return f + (f_hat - f).detach(), loss / num_scales, indices
 
-    def f_to_idx(self, f: Tensor, patch_nums: Sequence[PatchNum] | None = None) -> list[Tensor]:
-        """Token indices of every scale, each [B, ph*pw] in row-major order."""
-        return [idx for idx, _ in self._residual_quantize(f, patch_nums)]
+    def f_to_idx(
+        self, f: Tensor, patch_nums: Sequence[PatchNum] | None = None, allowed: Tensor | None = None
+    ) -> list[Tensor]:
+        """Token indices of every scale, each [B, ph*pw] in row-major order (only ``allowed`` codes, if given)."""
+        return [idx for idx, _ in self._residual_quantize(f, patch_nums, allowed)]
 
     def f_to_fhat(self, f: Tensor, patch_nums: Sequence[PatchNum] | None = None) -> list[Tensor]:
         """The cumulative reconstruction f_hat [B, C, H, W] after every scale."""

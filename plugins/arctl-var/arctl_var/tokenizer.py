@@ -1,4 +1,9 @@
-"""VAR's VQVAE as an arctl tokenizer: images in [0, 1] <-> per-scale token maps."""
+"""VAR's VQVAE as an arctl tokenizer: images in [0, 1] <-> per-scale token maps.
+
+It follows the core's tokenizer contract for watermarking (docs/plugins.md): ``codebook_size``,
+``resolution``, ``encode(images, allowed=...)`` restricted to a code subset, and ``flat_tokens`` (every
+scale's tokens in one row per image, with each token's scale index).
+"""
 
 from __future__ import annotations
 
@@ -27,10 +32,22 @@ class VARTokenizer:
     def codebook(self) -> torch.Tensor:
         return self.vqvae.quantize.embedding.weight
 
+    @property
+    def codebook_size(self) -> int:
+        return self.vqvae.vocab_size
+
     @torch.no_grad()
-    def encode(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """[B, 3, H, W] in [0, 1] -> tokens per scale, each [B, pn * pn]."""
-        return self.vqvae.img_to_idx(images.mul(2).sub(1))
+    def encode(self, images: torch.Tensor, *, allowed: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """[B, 3, H, W] in [0, 1] -> tokens per scale, each [B, pn * pn].
+
+        ``allowed`` (bool [V], or [B, V] per image) restricts every scale's nearest-code search to those codes,
+        with the quantizer's own distance; the finer scales then absorb what the restriction costs."""
+        return self.vqvae.img_to_idx(images.mul(2).sub(1), allowed=allowed)
+
+    def flat_tokens(self, tokens: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ids [B, L]: every scale's tokens, coarse to fine, scale index [L] of each token)."""
+        scales = [torch.full((t.shape[1],), si, dtype=torch.long, device=t.device) for si, t in enumerate(tokens)]
+        return torch.cat(list(tokens), dim=1), torch.cat(scales)
 
     @torch.no_grad()
     def decode(self, tokens: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -170,8 +170,10 @@ class VQVAE(nn.Module):
     def img_to_f(self, img: Tensor) -> Tensor:
         return self.quant_conv(self.encoder(img))
 
-    def img_to_idx(self, img: Tensor, patch_nums: Sequence[PatchNum] | None = None) -> list[Tensor]:
-        return self.quantize.f_to_idx(self.img_to_f(img), patch_nums)
+    def img_to_idx(
+        self, img: Tensor, patch_nums: Sequence[PatchNum] | None = None, allowed: Tensor | None = None
+    ) -> list[Tensor]:
+        return self.quantize.f_to_idx(self.img_to_f(img), patch_nums, allowed)
 
     def fhat_to_img(self, f_hat: Tensor) -> Tensor:
         return self.decoder(self.post_quant_conv(f_hat)).clamp(-1, 1)
