@@ -6,6 +6,7 @@ each other's noise, and one image can be regenerated exactly by re-running only 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import secrets
@@ -39,6 +40,7 @@ class Settings:
     generator_options: dict[str, Any]
     sampler_options: dict[str, Any]
     schedule_options: dict[str, Any]
+    watermark_options: dict[str, Any] = field(default_factory=dict)  # recorded with the watermark, not in options()
 
     def options(self) -> dict[str, Any]:
         return {**self.schedule_options, **self.sampler_options, **self.generator_options}
@@ -112,8 +114,11 @@ def resolve_settings(
     top_p: float | None = None,
     temperature: float | None = None,
     options: Mapping[str, str] | None = None,
+    watermarker=None,
 ) -> Settings:
-    """Fill in the generator's published defaults and validate every value and ``-o`` option."""
+    """Fill in the generator's published defaults and validate every value and ``-o`` option.
+
+    ``watermarker`` (a ``WatermarkerSpec``) adds its options to the shared ``-o`` namespace."""
     d = spec.sampling
     sampling = SamplingSettings(
         sampler=sampler or d.sampler,
@@ -140,6 +145,8 @@ def resolve_settings(
         (f"sampler {sampler_spec.name}", sampler_spec.options),
         (f"CFG schedule {schedule_spec.name}", schedule_spec.options),
     ]
+    if watermarker is not None:
+        owners.append((f"watermarker {watermarker.name}", watermarker.options))
     declared = {o.name for _, opts in owners for o in opts}
     unknown = sorted(set(raw) - declared)
     if unknown:
@@ -204,9 +211,12 @@ def run_batch(registry, loaded: LoadedModel, settings: Settings, items, *, seed:
     import torch
 
     from arctl.generator import GenerationBatch
+    from arctl.sampling import BatchInfo, bind_processors
 
     acc = loaded.accelerator
-    sampling = build_sampling(registry, settings, acc.generator(batch_seed(seed, batch_index)), processors)
+    info = BatchInfo(seed, batch_index, tuple(item for item, _ in items))
+    sampling = build_sampling(registry, settings, acc.generator(batch_seed(seed, batch_index)),
+                              bind_processors(processors, info))
     conditions = [c for _, c in items]
     conditioning = loaded.spec.conditioning
     batch = GenerationBatch(
@@ -266,8 +276,12 @@ def generate(
     only_batch: int | None = None,
     processors: Sequence = (),
     progress: Progress | None = None,
+    watermark=None,
 ) -> list[GeneratedImage]:
-    """Generate ``num`` images per condition; ``only_batch`` re-runs a single batch (for reproduce)."""
+    """Generate ``num`` images per condition; ``only_batch`` re-runs a single batch (for reproduce).
+
+    ``watermark`` (an ``arctl.watermark.ActiveWatermark``) adds its processor after ``processors`` and is
+    recorded in every recipe (method, options and key fingerprint, never the key)."""
     if num < 1:
         raise UsageError(f"--num {num}: must be >= 1")
     seed = secrets.randbits(63) if seed is None else int(seed)
@@ -282,6 +296,12 @@ def generate(
     selected = list(enumerate(batches)) if only_batch is None else [(only_batch, batches[only_batch])]
     progress = progress or Progress()
     progress.start(len(selected) * loaded.generator.num_steps(settings.generator_options))
+    if watermark is not None:
+        processors = [*processors, watermark.watermarker.processor()]
+        marked = {"watermark": watermark.record(), "versions": dict(loaded.versions)}
+        info = manager.infos.get(watermark.spec.plugin)
+        if info is not None:  # the watermarker's plugin version decides the mark as much as the generator's
+            marked["versions"][info.name] = info.version or "unknown"
 
     results = []
     for batch_index, items in selected:
@@ -290,5 +310,7 @@ def generate(
         for (item, condition), image in zip(items, to_pil(images)):
             recipe = make_recipe(loaded, settings, conditions=conditions if spec.conditioning != "none" else [],
                                  num=num, batch_size=batch_size, seed=seed, item=item, condition=condition)
+            if watermark is not None:
+                recipe.update(copy.deepcopy(marked))
             results.append(GeneratedImage(image, recipe))
     return results

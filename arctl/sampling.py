@@ -34,6 +34,21 @@ class LogitsProcessor(Protocol):
     def __call__(self, logits: torch.Tensor, ctx: StepContext) -> torch.Tensor: ...
 
 
+@dataclass(frozen=True)
+class BatchInfo:
+    """Which images a batch holds: the run's seed, the batch index, and the run-wide item index of each row."""
+
+    seed: int
+    index: int
+    items: tuple[int, ...]
+
+
+def bind_processors(processors: Sequence[Any], info: BatchInfo) -> list[LogitsProcessor]:
+    """This batch's processors: a batch-aware one (an object with ``for_batch(info)``, e.g. a watermark that
+    treats every image differently) is asked for its processor of the batch; plain processors pass through."""
+    return [p.for_batch(info) if hasattr(p, "for_batch") else p for p in processors]
+
+
 # --- classifier-free guidance schedules -------------------------------------------------------
 
 

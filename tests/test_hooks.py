@@ -13,7 +13,9 @@ import arctl
 from arctl import hookspecs
 from arctl.accelerate import CPUAccelerator
 from arctl.errors import PluginError
+from arctl.keys import WatermarkKey
 from arctl.sampling import MultinomialSampler
+from arctl.watermark import Watermarker, build_watermark
 from arctl_toy.tokenizer import palette
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
@@ -47,16 +49,16 @@ class AcceleratorPlugin:
         register(arctl.AcceleratorSpec("plaincpu", "The CPU under another name.", CPUAccelerator))
 
 
-class MarkOnly:
-    """A watermarker-shaped processor: masks every logit but one green token."""
+class MarkOnly(Watermarker):
+    """A watermarker whose generation-time processor masks every logit but one green token."""
 
-    def __init__(self, green: int):
-        self.green = green
+    def processor(self):
+        def only_green(logits, ctx):
+            keep = torch.full_like(logits, float("-inf"))
+            keep[..., self.options["green"]] = 0
+            return logits + keep
 
-    def __call__(self, logits, ctx):
-        keep = torch.full_like(logits, float("-inf"))
-        keep[..., self.green] = 0
-        return logits + keep
+        return only_green
 
 
 class WatermarkerPlugin:
@@ -102,11 +104,12 @@ def solid_colour(path, token):
     return bool((pixels == expected).all())
 
 
-def test_hook_register_tokenizers(toy_manager):
+def test_hook_register_tokenizers(toy_manager, toy_plugin):
     spec = toy_manager.registry.get("tokenizer", "palette")
     assert spec.plugin == "arctl_toy"
-    tokenizer = spec.load()(vocab_size=16, patch=4)
+    tokenizer = spec.load()(toy_plugin.TOY, {}, CPUAccelerator())
     tokens = torch.tensor([[[0, 5], [9, 15]]])
+    assert tokenizer.codebook_size == 16
     assert torch.equal(tokenizer.encode(tokenizer.decode(tokens)), tokens)
 
 
@@ -147,12 +150,14 @@ def test_hook_register_watermarkers(make_plugin_manager, toy_plugin, toy_weights
     assert spec.plugin == "WatermarkerPlugin" and spec.options[0].default == 3
     # Any token generator composes with a watermarker through the processor chain, at every step.
     loaded = generation.load_model(pm, "toy-tiny", device="cpu")
-    settings = generation.resolve_settings(pm.registry, loaded.spec)
+    settings = generation.resolve_settings(pm.registry, loaded.spec, watermarker=spec)
+    key = WatermarkKey.generate()
     images = generation.generate(pm, loaded, settings, classes=[0, 1, 2], num=2, seed=1,
-                                 processors=[spec.load()(green=3)])
+                                 watermark=build_watermark(spec, key, settings.watermark_options))
     assert len(images) == 6
     green = np.round(palette()[3].numpy() * 255).astype(np.uint8)
     assert all((np.asarray(g.image).reshape(-1, 3) == green).all() for g in images)
+    assert images[0].recipe["watermark"] == {"method": "green-only", "options": {"green": 3}, "key": key.fingerprint}
 
 
 def test_hook_register_erasers(make_plugin_manager):

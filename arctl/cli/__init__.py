@@ -16,7 +16,7 @@ from arctl.plugins import PluginManager
 
 
 def build_app(manager: PluginManager) -> typer.Typer:
-    from arctl.cli import env_cmd, generate_cmd, models_cmd, plugins_cmd
+    from arctl.cli import env_cmd, generate_cmd, models_cmd, plugins_cmd, watermark_cmd
 
     app = typer.Typer(
         name="arctl",
@@ -25,7 +25,7 @@ def build_app(manager: PluginManager) -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    for module in (generate_cmd, models_cmd, plugins_cmd, env_cmd):
+    for module in (generate_cmd, watermark_cmd, models_cmd, plugins_cmd, env_cmd):
         module.add_commands(app, manager)
     for spec in manager.registry.all("command"):
         try:

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from arctl.cli.output import StepProgress, err, print_json
+from arctl.cli.watermark_cmd import read_key
 from arctl.errors import ArctlError, UsageError
 from arctl.generation import MAX_SEED
 from arctl.options import split_assignments
@@ -68,6 +69,8 @@ def add_commands(app: typer.Typer, manager) -> None:
         out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("outputs"),
         grid: Annotated[bool, typer.Option(help="Also write all images as one grid PNG.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of paths.")] = False,
+        watermark: Annotated[Optional[str], typer.Option(help="Mark the images with this watermarker (e.g. lbw); needs --key-file.")] = None,
+        key_file: Annotated[Optional[Path], typer.Option("--key-file", help="The watermark's key (from `arctl watermark keygen`).")] = None,
     ) -> None:
         """Generate images; each PNG carries the full recipe to regenerate it."""
         from arctl import generation
@@ -77,11 +80,13 @@ def add_commands(app: typer.Typer, manager) -> None:
             raise UsageError(f"--out {out}: exists and is not a directory")
         model = model or manager.registry.default_model()
         ref = generation.generator_ref(manager.registry, model)
+        marker = watermark_spec(manager.registry, watermark, key_file)
         settings = generation.resolve_settings(
             manager.registry, ref.owner, sampler=sampler, cfg=cfg, cfg_schedule=cfg_schedule, top_k=top_k,
-            top_p=top_p, temperature=temperature, options=split_assignments(option or []),
+            top_p=top_p, temperature=temperature, options=split_assignments(option or []), watermarker=marker,
         )
         generation.check_conditions(ref.owner, classes, prompts)
+        active = keyed_watermark(marker, read_key(key_file) if marker else None, settings)
         loaded = generation.load_model(manager, model, device=device, dtype=dtype,
                                        weights=parse_weights(weights, ref.checkpoint.main_role))
         loaded.accelerator.reset_peak_memory()
@@ -89,7 +94,7 @@ def add_commands(app: typer.Typer, manager) -> None:
         with StepProgress(f"{model}") as progress:
             results = generation.generate(
                 manager, loaded, settings, classes=classes, prompts=prompts, num=num, seed=seed,
-                batch_size=batch_size, progress=generation.Progress(progress.start, progress.advance),
+                batch_size=batch_size, progress=generation.Progress(progress.start, progress.advance), watermark=active,
             )
         loaded.accelerator.synchronize()
         seconds = time.perf_counter() - started
@@ -107,6 +112,7 @@ def add_commands(app: typer.Typer, manager) -> None:
             "seconds": round(seconds, 3),
             "images_per_second": round(len(results) / seconds, 3) if seconds > 0 else None,
             "peak_memory_bytes": loaded.accelerator.peak_memory(),
+            "watermark": active.record() if active else None,
             **loaded.accelerator.describe(),
         }
         if as_json:
@@ -123,6 +129,7 @@ def add_commands(app: typer.Typer, manager) -> None:
         dtype: Annotated[Optional[str], typer.Option(help="Override the recorded dtype.", autocompletion=lambda: DTYPES)] = None,
         out: Annotated[Optional[Path], typer.Option("--out", help="Also save the regenerated image here.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON verdict.")] = False,
+        key_file: Annotated[Optional[Path], typer.Option("--key-file", help="The key a watermarked IMAGE was made with.")] = None,
     ) -> None:
         """Re-run the recipe stored in IMAGE and say whether the result is identical (exit 1 if not)."""
         import numpy as np
@@ -131,7 +138,7 @@ def add_commands(app: typer.Typer, manager) -> None:
 
         recipe = read_recipe(image)
         original = np.asarray(open_image(image).convert("RGB"))
-        regenerated = regenerate(manager, recipe, device=device, dtype=dtype)
+        regenerated = regenerate(manager, recipe, device=device, dtype=dtype, key_file=key_file)
         if out is not None:
             save_png(regenerated.image, out, regenerated.recipe)
         new = np.asarray(regenerated.image)
@@ -151,8 +158,46 @@ def add_commands(app: typer.Typer, manager) -> None:
             raise typer.Exit(1)
 
 
-def regenerate(manager, recipe: dict, *, device: str | None = None, dtype: str | None = None):
-    """Re-run the one batch an image came from and return that image."""
+def watermark_spec(registry, name: str | None, key_file: Path | None):
+    """The watermarker `--watermark NAME` asks for (None without it); --watermark and --key-file go together."""
+    if name is None:
+        if key_file is not None:
+            raise UsageError("--key-file is only used with --watermark NAME")
+        return None
+    if key_file is None:
+        raise UsageError(f"--watermark {name} needs --key-file KEY (make one with `arctl watermark keygen --out KEY`)")
+    return registry.get("watermarker", name)
+
+
+def keyed_watermark(spec, key, settings):
+    """The watermark built from the key and the watermarker's share of the -o options, or None."""
+    if spec is None:
+        return None
+    from arctl.watermark import build_watermark
+
+    return build_watermark(spec, key, settings.watermark_options)
+
+
+def recorded_watermark(registry, recipe: dict, key_file: Path | None):
+    """(watermarker spec, key) to regenerate a marked image with: the key must be the recorded one."""
+    mark = recipe.get("watermark")
+    if mark is None:
+        if key_file is not None:
+            err().print("note: this image carries no watermark; --key-file is not needed", highlight=False)
+        return None, None
+    if key_file is None:
+        raise ArctlError(f"this image is watermarked ({mark['method']}, key fingerprint {mark['key']}); "
+                         "pass --key-file with that key to reproduce it")
+    key = read_key(key_file)
+    if key.fingerprint != mark["key"]:
+        raise ArctlError(f"--key-file {key_file} (fingerprint {key.fingerprint}) is not the key this image was "
+                         f"watermarked with (fingerprint {mark['key']})")
+    return registry.get("watermarker", mark["method"]), key
+
+
+def regenerate(manager, recipe: dict, *, device: str | None = None, dtype: str | None = None,
+               key_file: Path | None = None):
+    """Re-run the one batch an image came from and return that image (a watermarked one needs its key file)."""
     from arctl import generation
     from arctl.hub import resolve_file
     from arctl.registry import WeightFile
@@ -172,9 +217,13 @@ def regenerate(manager, recipe: dict, *, device: str | None = None, dtype: str |
             container = ref.checkpoint.files[role].container
             pinned = WeightFile(source["repo_id"], source["filename"], source["commit"], container)
             weights[role] = str(resolve_file(pinned, model=recipe["model"]).path)
+    marker, key = recorded_watermark(manager.registry, recipe, key_file)
+    options = {**recipe["options"], **(recipe["watermark"]["options"] if marker else {})}
     settings = generation.resolve_settings(
-        manager.registry, ref.owner, options={k: str(v) for k, v in recipe["options"].items()}, **recipe["sampling"]
+        manager.registry, ref.owner, options={k: str(v) for k, v in options.items()}, watermarker=marker,
+        **recipe["sampling"],
     )
+    active = keyed_watermark(marker, key, settings)
     loaded = generation.load_model(manager, recipe["model"], device=device or recipe["device"],
                                    dtype=dtype or recipe["dtype"], weights=weights)
     conditions = recipe["conditions"]
@@ -184,6 +233,6 @@ def regenerate(manager, recipe: dict, *, device: str | None = None, dtype: str |
         classes=conditions if conditioning == "class" else None,
         prompts=conditions if conditioning == "text" else None,
         num=recipe["num"], seed=recipe["seed"], batch_size=recipe["batch_size"],
-        only_batch=recipe["item"] // recipe["batch_size"],
+        only_batch=recipe["item"] // recipe["batch_size"], watermark=active,
     )
     return next(r for r in results if r.recipe["item"] == recipe["item"])

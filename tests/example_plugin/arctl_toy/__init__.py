@@ -26,7 +26,7 @@ TOY_PTH = Checkpoint(
 
 @arctl.hookimpl
 def register_tokenizers(register):
-    register(TokenizerSpec("palette", "Patches <-> nearest of 16 fixed colours.", "arctl_toy.tokenizer:PaletteTokenizer"))
+    register(TokenizerSpec("palette", "Patches <-> nearest of 16 fixed colours.", "arctl_toy.tokenizer:load_tokenizer"))
 
 
 @arctl.hookimpl

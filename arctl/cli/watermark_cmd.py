@@ -1,0 +1,182 @@
+"""`arctl watermark IMAGE` (post-hoc marking), `arctl watermark keygen` and `arctl detect`.
+
+They work with any installed watermarker (``--method``, default: the only one installed) and re-encode
+images with the tokenizer that MODEL's generator declares, so no command knows a particular method
+or generator.
+"""
+
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from arctl.cli.output import err, print_json
+from arctl.errors import ArctlError, UsageError
+
+MethodOption = Annotated[Optional[str], typer.Option("--method", help="Watermarker (default: the only one installed).")]
+ModelOption = Annotated[str, typer.Option("--model", help="Checkpoint whose generator's tokenizer re-encodes the image.")]
+KeyOption = Annotated[Path, typer.Option("--key-file", help="Key file from `arctl watermark keygen`.")]
+OptionsOption = Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Watermarker option KEY=VALUE; repeat.")]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N, mps.")]
+WeightsOption = Annotated[Optional[list[str]], typer.Option(help="Local tokenizer weights: PATH or ROLE=PATH.")]
+
+
+class DefaultCommandGroup(TyperGroup):
+    """A group whose first argument, when it names no subcommand, goes to the default one:
+    `arctl watermark IMAGE ...` is `arctl watermark apply IMAGE ...`."""
+
+    default_command = "apply"
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+def read_key(path: Path):
+    """Load a key file, warning on stderr when group or others can read it."""
+    from arctl.keys import exposure_warning, load_key
+
+    key = load_key(path)
+    warning = exposure_warning(path)
+    if warning:
+        err().print(f"warning: {warning}", highlight=False)
+    return key
+
+
+def check_request(manager, method: str | None, option: list[str] | None, model: str, weights: list[str] | None):
+    """(watermarker spec, its parsed options, tokenizer weights by role): every usage error, before any loading."""
+    from arctl.cli.generate_cmd import parse_weights
+    from arctl.options import parse_options, split_assignments
+    from arctl.tokenizers import tokenizer_checkpoint
+    from arctl.watermark import choose_watermarker
+
+    spec = choose_watermarker(manager.registry, method)
+    options = parse_options(split_assignments(option or []), spec.options, owner=f"watermarker {spec.name}")
+    checkpoint = tokenizer_checkpoint(manager.registry, model)[2]
+    return spec, options, parse_weights(weights, checkpoint.main_role)
+
+
+def load_for(manager, request, key_file: Path, model: str, device: str):
+    """(the watermark built from the key, the loaded tokenizer)."""
+    from arctl.tokenizers import load_tokenizer
+    from arctl.watermark import build_watermark
+
+    spec, options, weights = request
+    watermark = build_watermark(spec, read_key(key_file), options)
+    return watermark, load_tokenizer(manager, model, device=device, weights=weights)
+
+
+def image_tensor(picture, path: Path, loaded):
+    """One image as [1, 3, H, W] on the tokenizer's device, resized (with a note) to the tokenizer's resolution."""
+    from arctl.tokenizers import to_tensor
+
+    size = getattr(loaded.tokenizer, "resolution", None)
+    if size is not None and picture.size != (size, size):
+        err().print(f"note: {path} is {picture.size[0]}x{picture.size[1]}; resized to {size}x{size} for the tokenizer",
+                    highlight=False)
+    return to_tensor([picture], size).to(loaded.accelerator.device)
+
+
+def versions(manager, *specs) -> dict[str, str]:
+    import torch
+
+    from arctl import __version__
+
+    found = {"arctl": __version__, "torch": torch.__version__}
+    for spec in specs:
+        info = manager.infos.get(spec.plugin)
+        if info is not None:
+            found[info.name] = info.version or "unknown"
+    return found
+
+
+def add_commands(app: typer.Typer, manager) -> None:
+    marks = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True,
+                        help="Watermark an existing image (`arctl watermark IMAGE ...`), or make a key (`keygen`).")
+
+    @marks.command("apply")
+    def apply(
+        image: Annotated[Path, typer.Argument(help="The image to mark.")],
+        model: ModelOption,
+        key_file: KeyOption,
+        out: Annotated[Path, typer.Option("--out", help="Where to write the marked PNG.")],
+        method: MethodOption = None,
+        option: OptionsOption = None,
+        device: DeviceOption = "auto",
+        weights: WeightsOption = None,
+        force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
+    ) -> None:
+        """Mark IMAGE after the fact: re-encode it with MODEL's tokenizer, keep only marked tokens, decode."""
+        import torch
+
+        from arctl.generation import to_pil
+        from arctl.images import open_image, save_png
+
+        if out.suffix.lower() != ".png":
+            raise UsageError(f"--out {out}: must end in .png")
+        request = check_request(manager, method, option, model, weights)
+        if out.exists() and not force:
+            raise ArctlError(f"{out} exists; pass --force to overwrite it")
+        picture = open_image(image)
+        watermark, loaded = load_for(manager, request, key_file, model, device)
+        pixels = image_tensor(picture, image, loaded)
+        with torch.inference_mode():
+            marked = watermark.watermarker.embed(loaded.tokenizer, pixels)
+        recipe = {"command": "watermark", "source": str(image), "model": model, "watermark": watermark.record(),
+                  "files": loaded.sources, "versions": versions(manager, loaded.spec, watermark.spec)}
+        save_png(to_pil(marked.float().clamp(0, 1).cpu())[0], out, recipe)
+        typer.echo(str(out))
+
+    @marks.command("keygen")
+    def keygen(
+        out: Annotated[Path, typer.Option("--out", help="Where to write the key file (mode 0600).")],
+        force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
+    ) -> None:
+        """Write a new secret watermark key (32 random bytes) readable only by you."""
+        from arctl.keys import WatermarkKey, write_key
+
+        key = WatermarkKey.generate()
+        write_key(out, key, force=force)
+        typer.echo(str(out))
+        err().print(f"wrote a new watermark key (fingerprint {key.fingerprint}); keep it secret", highlight=False)
+
+    app.add_typer(marks, name="watermark")
+
+    @app.command()
+    def detect(
+        images: Annotated[list[Path], typer.Argument(help="Images to check.")],
+        model: ModelOption,
+        key_file: KeyOption,
+        fpr: Annotated[float, typer.Option(help="False-positive rate: report a mark when the p-value is <= this.")] = 0.01,
+        method: MethodOption = None,
+        option: OptionsOption = None,
+        device: DeviceOption = "auto",
+        weights: WeightsOption = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+    ) -> None:
+        """Say whether each IMAGE carries a watermark made with KEY (p-value, z-score, decision)."""
+        import torch
+
+        from arctl.images import open_image
+
+        if not 0 < fpr < 1:
+            raise UsageError(f"--fpr {fpr}: must be in (0, 1)")
+        request = check_request(manager, method, option, model, weights)
+        pictures = [open_image(path) for path in images]  # every input first: a bad file fails before any loading
+        watermark, loaded = load_for(manager, request, key_file, model, device)
+        rows = []
+        for path, picture in zip(images, pictures):
+            with torch.inference_mode():
+                found = watermark.watermarker.detect(loaded.tokenizer, image_tensor(picture, path, loaded))[0]
+            rows.append({"image": str(path), "watermarked": found.p_value <= fpr, "p_value": found.p_value,
+                         "z_score": found.z_score, **found.details})
+        if as_json:
+            print_json({"method": watermark.spec.name, "model": model, "key": watermark.key.fingerprint, "fpr": fpr,
+                        "options": watermark.options, "images": rows})
+            return
+        for row in rows:
+            verdict = "watermarked" if row["watermarked"] else "not watermarked"
+            typer.echo(f"{row['image']}: {verdict} (p={row['p_value']:.3g}, z={row['z_score']:.2f})")
