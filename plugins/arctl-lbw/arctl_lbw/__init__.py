@@ -1,0 +1,30 @@
+"""arctl-lbw: lexical-bias watermarking for token image generators (Hui et al., 2025).
+
+A secret key selects a pool of green lists over the tokenizer's codebook; each image uses one list of the
+pool. Generation adds a bias to green logits (or masks the others), post-hoc marking re-quantizes an image
+to green codes, and detection counts green tokens after re-encoding. It works through the core's seams
+only (logits processors, the tokenizer contract), so it composes with every token generator.
+
+Registration only (no torch here). The Python API is in ``arctl_lbw.api``.
+"""
+
+import arctl
+from arctl import Option, WatermarkerSpec
+
+__version__ = "0.1.0"
+
+OPTIONS = (
+    Option("delta", float, 2.0, "logit bias added to green tokens in soft mode", min=0.0),
+    Option("gamma", float, 0.25, "fraction of the codebook in each green list", min=0.01, max=0.99),
+    Option("pool", int, 4, "number of green lists the key selects; each image uses one", min=1, max=1024),
+    Option("mode", str, "soft", "soft: add delta to green logits; hard: only green tokens can be drawn",
+           choices=("soft", "hard")),
+    Option("scales", str, "all", "token scales detection counts: all, or indices and slices such as -1 or 6: "
+           "(multi-scale tokenizers such as VAR's)"),
+)
+
+
+@arctl.hookimpl
+def register_watermarkers(register):
+    register(WatermarkerSpec("lbw", "Lexical-bias watermark: keyed green lists over the codebook, detected by "
+                             "counting green tokens after re-encoding.", "arctl_lbw.watermarker:LBW", options=OPTIONS))

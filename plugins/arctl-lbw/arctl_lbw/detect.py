@@ -1,0 +1,79 @@
+"""Detection: re-encode, count each list's green codes among the image's distinct codes, test, correct.
+
+For every list j of the pool the p-value is the exact hypergeometric tail of its green count (see
+``stats``); the image's p-value is the smallest one times the pool size K (Bonferroni, capped at 1), so a
+clean image is flagged at most with probability ``fpr`` whichever list it would have used. Multi-scale
+tokenizers give every token a scale index (``tokenizer.flat_tokens``); ``scales`` selects the ones counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from arctl.errors import UsageError
+from arctl.watermark import Detection
+from arctl_lbw.green import GreenLists
+from arctl_lbw.stats import hypergeom_log_sf, z_score
+
+
+def parse_scales(text: str) -> tuple[slice | int, ...] | None:
+    """``all`` -> None; else comma-separated indices and slices, negative from the finest: ``-1``, ``6:``, ``0,2:4``."""
+    text = text.strip().lower()
+    if text == "all":
+        return None
+    parts: list[slice | int] = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            if ":" in part:
+                start, _, stop = part.partition(":")
+                parts.append(slice(int(start) if start.strip() else None, int(stop) if stop.strip() else None))
+            else:
+                parts.append(int(part))
+        except ValueError:
+            raise UsageError(f"option scales={text!r}: expected 'all' or indices and slices such as -1, 6: or 0,2:4") from None
+    return tuple(parts)
+
+
+def counted_scales(selection: Sequence[slice | int] | None, num_scales: int) -> list[int]:
+    """The scale indices a selection names for a tokenizer with ``num_scales`` scales."""
+    every = list(range(num_scales))
+    if selection is None:
+        return every
+    chosen: set[int] = set()
+    for part in selection:
+        if isinstance(part, slice):
+            chosen.update(every[part])
+        elif -num_scales <= part < num_scales:
+            chosen.add(every[part])
+        else:
+            raise UsageError(f"option scales: this tokenizer has scales 0..{num_scales - 1}, not {part}")
+    if not chosen:
+        raise UsageError(f"option scales: the selection names none of this tokenizer's scales 0..{num_scales - 1}")
+    return sorted(chosen)
+
+
+def detect_tokens(ids: torch.Tensor, scales: torch.Tensor, lists: GreenLists,
+                  selection: Sequence[slice | int] | None = None) -> list[Detection]:
+    """One Detection per row of ``ids`` [B, L] (scale index [L] per position; ``selection`` as ``parse_scales``)."""
+    num_scales = int(scales.max()) + 1 if scales.numel() else 1
+    keep = torch.isin(scales, torch.tensor(counted_scales(selection, num_scales), device=scales.device))
+    masks = lists.masks_on(ids.device)
+    found = []
+    for row in ids[:, keep]:
+        distinct = row.unique()
+        green = masks[:, distinct].sum(dim=1).cpu()  # [K]
+        log_p = hypergeom_log_sf(green, lists.vocab_size, lists.size, len(distinct))
+        best = int(torch.argmin(log_p))
+        p_value = min(1.0, lists.pool * float(torch.exp(log_p[best])))
+        z = float(z_score(green[best : best + 1], lists.vocab_size, lists.size, len(distinct))[0])
+        found.append(Detection(p_value, z, {"list": best, "tokens": len(distinct), "green": int(green[best])}))
+    return found
+
+
+def detect_images(tokenizer, images: torch.Tensor, lists: GreenLists,
+                  selection: Sequence[slice | int] | None = None) -> list[Detection]:
+    """Re-encode images [B, 3, H, W] in [0, 1] with the tokenizer and test their tokens."""
+    ids, scales = tokenizer.flat_tokens(tokenizer.encode(images))
+    return detect_tokens(ids, scales, lists, selection)

@@ -1,0 +1,36 @@
+"""LBW as an arctl watermarker: what `--watermark lbw`, `arctl watermark` and `arctl detect` call."""
+
+from __future__ import annotations
+
+import torch
+
+from arctl.keys import WatermarkKey
+from arctl.watermark import Detection, Watermarker
+from arctl_lbw.detect import detect_images, parse_scales
+from arctl_lbw.green import GreenLists
+from arctl_lbw.posthoc import pixel_bytes, watermark_images
+from arctl_lbw.processor import LBWProcessor
+
+
+class LBW(Watermarker):
+    def __init__(self, key: WatermarkKey, *, delta: float = 2.0, gamma: float = 0.25, pool: int = 4,
+                 mode: str = "soft", scales: str = "all") -> None:
+        super().__init__(key, delta=delta, gamma=gamma, pool=pool, mode=mode, scales=scales)
+        self.selection = parse_scales(scales)  # a bad selection fails here, before any model loads
+        self._lists: dict[int, GreenLists] = {}
+
+    def lists(self, vocab_size: int) -> GreenLists:
+        """The key's pool for a codebook of ``vocab_size`` codes (built once per size)."""
+        if vocab_size not in self._lists:
+            self._lists[vocab_size] = GreenLists(self.key, vocab_size, self.options["gamma"], self.options["pool"])
+        return self._lists[vocab_size]
+
+    def processor(self) -> LBWProcessor:
+        return LBWProcessor(self.lists, delta=self.options["delta"], hard=self.options["mode"] == "hard")
+
+    def embed(self, tokenizer, images: torch.Tensor) -> torch.Tensor:
+        lists = self.lists(tokenizer.codebook_size)
+        return watermark_images(tokenizer, images, lists, [lists.for_pixels(pixel_bytes(image)) for image in images])
+
+    def detect(self, tokenizer, images: torch.Tensor) -> list[Detection]:
+        return detect_images(tokenizer, images, self.lists(tokenizer.codebook_size), self.selection)
