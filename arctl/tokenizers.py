@@ -14,19 +14,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from arctl.errors import UsageError
-from arctl.registry import GeneratorSpec, ModelRef, TokenizerSpec
+from arctl.registry import Checkpoint, GeneratorSpec, TokenizerSpec
 
 
 @dataclass
 class LoadedTokenizer:
-    ref: ModelRef  # the checkpoint named by the user (a generator's or a tokenizer's)
     spec: TokenizerSpec
     accelerator: Any
     tokenizer: Any
     sources: dict[str, dict]
 
 
-def tokenizer_checkpoint(registry, model: str):
+def tokenizer_checkpoint(registry, model: str) -> tuple[TokenizerSpec, Checkpoint]:
     """(tokenizer spec, the checkpoint restricted to the tokenizer's files) for a generator or tokenizer name."""
     ref = registry.model(model)
     if isinstance(ref.owner, GeneratorSpec):
@@ -35,21 +34,22 @@ def tokenizer_checkpoint(registry, model: str):
         spec = registry.get("tokenizer", ref.owner.tokenizer)
     else:
         spec = ref.owner
-    roles = [r for r in (spec.checkpoints[0].files if spec.checkpoints else ref.checkpoint.files) if r in ref.checkpoint.files]
-    checkpoint = dataclasses.replace(ref.checkpoint, files={r: ref.checkpoint.files[r] for r in roles})
-    return ref, spec, checkpoint
+    files = ref.checkpoint.files
+    roles = [r for r in (spec.checkpoints[0].files if spec.checkpoints else files) if r in files]
+    return spec, dataclasses.replace(ref.checkpoint, files={r: files[r] for r in roles})
 
 
-def load_tokenizer(manager, model: str, *, device: str = "auto", weights: Mapping[str, str] | None = None) -> LoadedTokenizer:
+def load_tokenizer(manager, model: str, *, device: str = "auto",
+                   weights: Mapping[str, str] | None = None) -> LoadedTokenizer:
     """Resolve the tokenizer's files (local > cache > download) and build it on the device, in float32."""
     from arctl.accelerate import make_accelerator
     from arctl.hub import resolve_checkpoint
 
-    ref, spec, checkpoint = tokenizer_checkpoint(manager.registry, model)
+    spec, checkpoint = tokenizer_checkpoint(manager.registry, model)
     accelerator = make_accelerator(manager.registry, device, "fp32")
     files = resolve_checkpoint(checkpoint, weights)
     tokenizer = spec.load()(checkpoint, files, accelerator)
-    return LoadedTokenizer(ref, spec, accelerator, tokenizer, {role: rf.describe() for role, rf in files.items()})
+    return LoadedTokenizer(spec, accelerator, tokenizer, {role: rf.describe() for role, rf in files.items()})
 
 
 def to_tensor(images: Sequence[Any], size: int | None = None):

@@ -4,6 +4,7 @@ reproduce with keys, batch-aware processors, `arctl watermark` (post-hoc and key
 import json
 import math
 import stat
+from pathlib import Path
 
 import pytest
 import torch
@@ -83,7 +84,7 @@ def test_generate_records_the_watermark_not_the_key(arctl_cli, manager, key_file
     assert recipe["watermark"] == record and "strength" not in recipe["options"]
     assert "EvenPlugin" in recipe["versions"]
     for path in paths:
-        assert secret_of(key_file) not in open(path, "rb").read().decode("latin-1")
+        assert secret_of(key_file) not in Path(path).read_bytes().decode("latin-1")
     assert secret_of(key_file) not in result.output
     detected = arctl_cli.invoke(["detect", *paths, "--model", "toy-tiny", "--key-file", key_file], manager=manager)
     assert detected.exit_code == 0 and detected.stdout.count(": watermarked (p=") == 3, detected.output

@@ -183,7 +183,7 @@ def recorded_watermark(registry, recipe: dict, key_file: Path | None):
     mark = recipe.get("watermark")
     if mark is None:
         if key_file is not None:
-            err().print("note: this image carries no watermark; --key-file is not needed", highlight=False)
+            err().print("note: this image carries no watermark; --key-file is not needed", markup=False, highlight=False)
         return None, None
     if key_file is None:
         raise ArctlError(f"this image is watermarked ({mark['method']}, key fingerprint {mark['key']}); "

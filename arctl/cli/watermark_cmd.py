@@ -42,7 +42,7 @@ def read_key(path: Path):
     key = load_key(path)
     warning = exposure_warning(path)
     if warning:
-        err().print(f"warning: {warning}", highlight=False)
+        err().print(f"warning: {warning}", markup=False, highlight=False)
     return key
 
 
@@ -55,7 +55,7 @@ def check_request(manager, method: str | None, option: list[str] | None, model: 
 
     spec = choose_watermarker(manager.registry, method)
     options = parse_options(split_assignments(option or []), spec.options, owner=f"watermarker {spec.name}")
-    checkpoint = tokenizer_checkpoint(manager.registry, model)[2]
+    checkpoint = tokenizer_checkpoint(manager.registry, model)[1]
     return spec, options, parse_weights(weights, checkpoint.main_role)
 
 
@@ -76,7 +76,7 @@ def image_tensor(picture, path: Path, loaded):
     size = getattr(loaded.tokenizer, "resolution", None)
     if size is not None and picture.size != (size, size):
         err().print(f"note: {path} is {picture.size[0]}x{picture.size[1]}; resized to {size}x{size} for the tokenizer",
-                    highlight=False)
+                    markup=False, highlight=False)
     return to_tensor([picture], size).to(loaded.accelerator.device)
 
 
@@ -141,7 +141,8 @@ def add_commands(app: typer.Typer, manager) -> None:
         key = WatermarkKey.generate()
         write_key(out, key, force=force)
         typer.echo(str(out))
-        err().print(f"wrote a new watermark key (fingerprint {key.fingerprint}); keep it secret", highlight=False)
+        err().print(f"wrote a new watermark key (fingerprint {key.fingerprint}); keep it secret", markup=False,
+                    highlight=False)
 
     app.add_typer(marks, name="watermark")
 

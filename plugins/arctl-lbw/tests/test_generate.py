@@ -1,6 +1,7 @@
 """`arctl generate --watermark lbw` on LlamaGen, NAR and VAR through the same code, then `arctl detect`."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -57,7 +58,7 @@ def test_wrong_key_detects_nothing_and_the_key_never_shows(arctl_cli, manager, k
     checked, found = detect(arctl_cli, manager, model, paths, other_key_file)
     assert not any(f["watermarked"] for f in found), found
     secrets = [json.loads(path.read_text())["secret"] for path in (key_file, other_key_file)]
-    for text in [made.output, checked.output, *(open(p, "rb").read().decode("latin-1") for p in paths)]:
+    for text in [made.output, checked.output, *(Path(p).read_bytes().decode("latin-1") for p in paths)]:
         assert not any(secret in text for secret in secrets)
 
 
