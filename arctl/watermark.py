@@ -51,7 +51,7 @@ class Watermarker:
 
     def detect(self, tokenizer: Any, images: Any) -> list[Detection]:
         """One ``Detection`` per image of [B, 3, H, W] in [0, 1]."""
-        raise NotImplementedError
+        raise ArctlError(f"{type(self).__name__} cannot detect its mark")
 
 
 @dataclass

@@ -151,7 +151,8 @@ def test_watermark_an_existing_image_then_detect(arctl_cli, manager, key_file, t
     again = arctl_cli.invoke(["watermark", clean, "--model", "toy-tiny", "--key-file", key_file, "--out", out],
                              manager=manager)
     assert again.exit_code == 1 and "exists; pass --force" in again.stderr
-    assert arctl_cli.invoke(["reproduce", out], manager=manager).exit_code == 1
+    refused = arctl_cli.invoke(["reproduce", out], manager=manager)
+    assert refused.exit_code == 1 and "made by `arctl watermark`" in refused.stderr
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [

@@ -209,6 +209,7 @@ def regenerate(manager, recipe: dict, *, device: str | None = None, dtype: str |
     if "item" not in recipe:
         raise ArctlError("this is a grid of several images; reproduce one of the single images instead")
     ref = generation.generator_ref(manager.registry, recipe["model"])
+    marker, key = recorded_watermark(manager.registry, recipe, key_file)  # before any file is fetched
     weights = {}
     for role, source in recipe["files"].items():
         if "path" in source:
@@ -217,7 +218,6 @@ def regenerate(manager, recipe: dict, *, device: str | None = None, dtype: str |
             container = ref.checkpoint.files[role].container
             pinned = WeightFile(source["repo_id"], source["filename"], source["commit"], container)
             weights[role] = str(resolve_file(pinned, model=recipe["model"]).path)
-    marker, key = recorded_watermark(manager.registry, recipe, key_file)
     options = {**recipe["options"], **(recipe["watermark"]["options"] if marker else {})}
     settings = generation.resolve_settings(
         manager.registry, ref.owner, options={k: str(v) for k, v in options.items()}, watermarker=marker,

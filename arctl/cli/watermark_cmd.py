@@ -112,7 +112,7 @@ def add_commands(app: typer.Typer, manager) -> None:
         """Mark IMAGE after the fact: re-encode it with MODEL's tokenizer, keep only marked tokens, decode."""
         import torch
 
-        from arctl.generation import to_pil
+        from arctl.generation import RECIPE_FORMAT, to_pil
         from arctl.images import open_image, save_png
 
         if out.suffix.lower() != ".png":
@@ -125,8 +125,9 @@ def add_commands(app: typer.Typer, manager) -> None:
         pixels = image_tensor(picture, image, loaded)
         with torch.inference_mode():
             marked = watermark.watermarker.embed(loaded.tokenizer, pixels)
-        recipe = {"command": "watermark", "source": str(image), "model": model, "watermark": watermark.record(),
-                  "files": loaded.sources, "versions": versions(manager, loaded.spec, watermark.spec)}
+        recipe = {"format": RECIPE_FORMAT, "command": "watermark", "source": str(image), "model": model,
+                  "watermark": watermark.record(), "files": loaded.sources,
+                  "versions": versions(manager, loaded.spec, watermark.spec)}
         save_png(to_pil(marked.float().clamp(0, 1).cpu())[0], out, recipe)
         typer.echo(str(out))
 
