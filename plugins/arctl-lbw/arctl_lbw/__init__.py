@@ -5,11 +5,12 @@ pool. Generation adds a bias to green logits (or masks the others), post-hoc mar
 to green codes, and detection counts green tokens after re-encoding. It works through the core's seams
 only (logits processors, the tokenizer contract), so it composes with every token generator.
 
-Registration only (no torch here). The Python API is in ``arctl_lbw.api``.
+Registration only (no torch here). The Python API is in ``arctl_lbw.api``; `arctl lbw eval` (``arctl_lbw.cli``)
+measures robustness to attacks.
 """
 
 import arctl
-from arctl import Option, WatermarkerSpec
+from arctl import CommandSpec, Option, WatermarkerSpec
 
 __version__ = "0.1.0"
 
@@ -28,3 +29,8 @@ OPTIONS = (
 def register_watermarkers(register):
     register(WatermarkerSpec("lbw", "Lexical-bias watermark: keyed green lists over the codebook, detected by "
                              "counting green tokens after re-encoding.", "arctl_lbw.watermarker:LBW", options=OPTIONS))
+
+
+@arctl.hookimpl
+def register_commands(register):
+    register(CommandSpec("lbw", "LBW extras: the robustness evaluation (arctl lbw eval).", "arctl_lbw.cli:make_app"))

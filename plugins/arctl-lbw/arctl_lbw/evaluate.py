@@ -1,0 +1,168 @@
+"""`arctl lbw eval`: how well the in-generation mark survives attacks, and what it costs in quality.
+
+Both arms come from the normal generation path with the same seed, so image i of the clean arm and image i
+of the watermarked arm share their condition and their random stream and differ only by the mark; any
+token generator works unchanged. Every attack is applied to both arms, the attacked images are stored at 8
+bits (as a file would keep them), re-encoded with the generator's tokenizer, and tested. Multi-scale
+tokenizers are also tested counting each single scale, each run of the finest scales, and all scales, so the
+``scales`` default can follow evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from arctl import generation
+from arctl.errors import UsageError
+from arctl.keys import WatermarkKey
+from arctl.tokenizers import load_tokenizer, to_tensor
+from arctl.watermark import Detection, build_watermark
+from arctl_lbw.attacks import ATTACKS, AttackContext, stored
+from arctl_lbw.detect import counted_scales, detect_tokens, parse_scales
+from arctl_lbw.quality import is_shapes_model, shapes_quality
+from arctl_lbw.roc import auc, roc_points, score, share_at_most, tpr_at_empirical_fpr
+
+FPRS = (0.01, 0.001)
+ENCODE_BATCH = 32
+
+
+@dataclass
+class Rates:
+    """Watermarked vs clean under one attack and one scale selection. Keys of the dicts are the FPRs."""
+
+    auc: float
+    tpr_empirical: dict[float, float]  # threshold from the clean arm's scores
+    tpr_nominal: dict[float, float]  # share of watermarked images with p <= fpr
+    clean_fpr_nominal: dict[float, float]  # share of clean images with p <= fpr: the calibration check
+
+    @classmethod
+    def of(cls, marked: Sequence[Detection], clean: Sequence[Detection]) -> Rates:
+        positive, negative = [score(d.p_value) for d in marked], [score(d.p_value) for d in clean]
+        marked_p, clean_p = [d.p_value for d in marked], [d.p_value for d in clean]
+        return cls(
+            auc=round(auc(positive, negative), 4),
+            tpr_empirical={f: tpr_at_empirical_fpr(positive, negative, f) for f in FPRS},
+            tpr_nominal={f: share_at_most(marked_p, f) for f in FPRS},
+            clean_fpr_nominal={f: share_at_most(clean_p, f) for f in FPRS},
+        )
+
+
+@dataclass
+class Evaluation:
+    model: str
+    num: int
+    seed: int
+    key: str  # the key's fingerprint, never the key
+    options: dict[str, Any]
+    sampling: dict[str, Any]
+    num_scales: int
+    counted_scales: list[int]
+    attacks: dict[str, Rates]
+    scales: dict[str, dict[str, Rates]]  # attack -> selection ("all", "3", "4:") -> rates; multi-scale only
+    quality: dict[str, float] | None
+    notes: list[str]
+    curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # ROC of each attack
+
+    def describe(self) -> dict[str, Any]:
+        """Everything but the ROC points, for --json."""
+        return {k: v for k, v in asdict(self).items() if k != "curves"}
+
+
+class Tracker:
+    """Progress of the long parts: ``task(description)`` gives an ``arctl.generation.Progress`` (silent here)."""
+
+    def task(self, description: str) -> generation.Progress:
+        return generation.Progress()
+
+
+def conditions_for(spec, num: int) -> tuple[list[int] | None, int]:
+    """(classes, images per class) for ``num`` images: every class in turn, or unconditional."""
+    if num < 1:
+        raise UsageError(f"--num {num}: must be >= 1")
+    if spec.conditioning == "class":
+        return [i % spec.num_classes for i in range(num)], 1
+    if spec.conditioning == "none":
+        return None, num
+    raise UsageError(f"{spec.name} is text-conditional; arctl lbw eval needs a class-conditional or "
+                     "unconditional generator")
+
+
+def scale_selections(num_scales: int) -> dict[str, Any]:
+    """"all", every single scale, and every run of the finest scales ("k:"), as parsed selections."""
+    labels = ["all", *(str(s) for s in range(num_scales)), *(f"{s}:" for s in range(1, num_scales))]
+    return {label: parse_scales(label) for label in labels}
+
+
+def generate_arm(manager, loaded, settings, classes, per_class, seed, progress, watermark=None) -> torch.Tensor:
+    results = generation.generate(manager, loaded, settings, classes=classes, num=per_class, seed=seed,
+                                  progress=progress, watermark=watermark)
+    return to_tensor([r.image for r in results])
+
+
+def encode(tokenizer, images: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids [N, L], scale index [L]) of images re-encoded in chunks, on the CPU."""
+    ids, scales = [], None
+    with torch.inference_mode():
+        for start in range(0, len(images), ENCODE_BATCH):
+            chunk_ids, scales = tokenizer.flat_tokens(tokenizer.encode(images[start : start + ENCODE_BATCH].to(device)))
+            ids.append(chunk_ids.cpu())
+    return torch.cat(ids), scales.cpu()
+
+
+def detect_arms(arms, scales, lists, selection) -> list[list[Detection]]:
+    """The detections of each arm's token rows, counting the scales ``selection`` names."""
+    return [detect_tokens(ids, scales, lists, selection) for ids in arms]
+
+
+def evaluate(manager, model: str, key: WatermarkKey, options: Mapping[str, Any], *, num: int, seed: int = 0,
+             attacks: Sequence[str] = ("none",), device: str = "auto", tracker: Tracker | None = None) -> Evaluation:
+    """Generate ``num`` clean and ``num`` watermarked images with LBW's ``options`` and measure every attack."""
+    tracker = tracker or Tracker()
+    watermark = build_watermark(manager.registry.get("watermarker", "lbw"), key, options)
+    loaded = generation.load_model(manager, model, device=device)
+    classes, per_class = conditions_for(loaded.spec, num)
+    settings = generation.resolve_settings(manager.registry, loaded.spec)
+    clean = generate_arm(manager, loaded, settings, classes, per_class, seed, tracker.task("clean images"))
+    marked = generate_arm(manager, loaded, settings, classes, per_class, seed, tracker.task("watermarked images"),
+                          watermark)
+    device = loaded.accelerator.device
+    tokenizer = load_tokenizer(manager, model, device=str(device)).tokenizer
+    lists = watermark.watermarker.lists(tokenizer.codebook_size)
+
+    context = AttackContext(tokenizer=tokenizer, device=device, seed=seed)
+    results, by_scale, curves = {}, {}, {}
+    num_scales, counted = 1, [0]
+    progress = tracker.task("attacks")
+    progress.start(len(attacks))
+    for name in attacks:
+        (marked_ids, scales), (clean_ids, _) = (encode(tokenizer, stored(ATTACKS[name](arm, context)), device)
+                                                for arm in (marked, clean))
+        arms = (marked_ids, clean_ids)
+        num_scales = int(scales.max()) + 1
+        counted = counted_scales(watermark.watermarker.selection, num_scales)
+        found = detect_arms(arms, scales, lists, watermark.watermarker.selection)
+        results[name] = Rates.of(*found)
+        curves[name] = roc_points(*([score(d.p_value) for d in arm] for arm in found))
+        if num_scales > 1:
+            by_scale[name] = {label: Rates.of(*detect_arms(arms, scales, lists, selection))
+                              for label, selection in scale_selections(num_scales).items()}
+        progress.advance()
+
+    notes = []
+    if num < 1 / min(FPRS):
+        notes.append(f"TPR at empirical FPR {min(FPRS):g} is below the resolution of {num} clean images: its "
+                     "threshold is the highest clean score, so it is the TPR at an observed FPR of 0")
+    quality = None
+    if is_shapes_model(manager, loaded.spec) and classes is not None:
+        quality = shapes_quality(clean, marked, classes)
+    else:
+        notes.append(f"no image-quality numbers: {model} is not a shapes-world model (they need arctl-shapes' judge)")
+    return Evaluation(
+        model=model, num=num, seed=seed, key=key.fingerprint, options=dict(watermark.options),
+        sampling={**asdict(settings.sampling), **settings.options()}, num_scales=num_scales, counted_scales=counted,
+        attacks=results, scales=by_scale, quality=quality, notes=notes, curves=curves,
+    )

@@ -1,0 +1,84 @@
+"""An evaluation as tables: rows of text shared by the terminal (rich) and the docs (Markdown)."""
+
+from __future__ import annotations
+
+from arctl_lbw.evaluate import Evaluation, Rates
+
+# "empirical": threshold from the clean arm's scores; "p<=": the nominal rate, flagged when p <= alpha
+ATTACK_HEADER = ("attack", "AUC", "TPR@1% empirical", "TPR@0.1% empirical", "TPR p<=0.01", "TPR p<=0.001",
+                 "clean p<=0.01", "clean p<=0.001")
+
+
+def attack_row(name: str, rates: Rates) -> list[str]:
+    return [name, f"{rates.auc:.3f}", *(f"{rates.tpr_empirical[f]:.3f}" for f in rates.tpr_empirical),
+            *(f"{rates.tpr_nominal[f]:.3f}" for f in rates.tpr_nominal),
+            *(f"{rates.clean_fpr_nominal[f]:.3f}" for f in rates.clean_fpr_nominal)]
+
+
+def attack_table(evaluation: Evaluation) -> tuple[tuple[str, ...], list[list[str]]]:
+    return ATTACK_HEADER, [attack_row(name, rates) for name, rates in evaluation.attacks.items()]
+
+
+def scale_table(evaluation: Evaluation) -> tuple[tuple[str, ...], list[list[str]]] | None:
+    """TPR at p <= 0.01 per attack (rows) and counted scales (columns); None for single-scale tokenizers."""
+    if not evaluation.scales:
+        return None
+    labels = list(next(iter(evaluation.scales.values())))
+    header = ("attack", *labels)
+    rows = [[name, *(f"{by_label[label].tpr_nominal[0.01]:.3f}" for label in labels)]
+            for name, by_label in evaluation.scales.items()]
+    return header, rows
+
+
+def quality_table(evaluation: Evaluation) -> tuple[tuple[str, ...], list[list[str]]] | None:
+    q = evaluation.quality
+    if q is None:
+        return None
+    fidelity = q["class_fidelity_watermarked"] - q["class_fidelity_clean"]
+    fd = q["fd_watermarked_vs_real"] - q["fd_clean_vs_real"]
+    return ("images", "class fidelity", "FD vs real", "FD vs clean"), [
+        ["clean", f"{q['class_fidelity_clean']:.3f}", f"{q['fd_clean_vs_real']:.1f}", "0"],
+        ["watermarked", f"{q['class_fidelity_watermarked']:.3f}", f"{q['fd_watermarked_vs_real']:.1f}",
+         f"{q['fd_watermarked_vs_clean']:.1f}"],
+        ["difference", f"{fidelity:+.3f}", f"{fd:+.1f}", ""],
+    ]
+
+
+def tables(evaluation: Evaluation) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
+    """(title, header, rows) of every table this evaluation has."""
+    found = [("Detection under attack", *attack_table(evaluation))]
+    scales = scale_table(evaluation)
+    if scales:
+        found.append(("TPR at p <= 0.01 by counted scales (0 = coarsest)", *scales))
+    quality = quality_table(evaluation)
+    if quality:
+        found.append(("Image quality (judge), no attack", *quality))
+    return found
+
+
+def markdown(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def print_tables(evaluation: Evaluation, console) -> None:
+    """The tables with rich, then the settings and notes as plain lines."""
+    from rich.table import Table
+
+    for title, header, rows in tables(evaluation):
+        table = Table(title=title, title_justify="left")
+        for index, column in enumerate(header):
+            table.add_column(column, justify="left" if index == 0 else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    console.print(summary(evaluation), markup=False, highlight=False)
+    for note in evaluation.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+
+
+def summary(evaluation: Evaluation) -> str:
+    options = ", ".join(f"{k}={v}" for k, v in evaluation.options.items())
+    return (f"{evaluation.model}: {evaluation.num} clean and {evaluation.num} watermarked images, seed "
+            f"{evaluation.seed}, key {evaluation.key}; LBW {options}; counted scales "
+            f"{evaluation.counted_scales} of {evaluation.num_scales}")
