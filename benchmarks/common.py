@@ -48,13 +48,17 @@ def run_in_fresh_process(script: str, args: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def write_section(path: Path, heading: str, body: str) -> None:
-    """Replace (or append) the Markdown section that starts with ``heading``, up to the next ### heading."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
+def write_section(path: Path, heading: str, body: str, *, next_heading: str = "\n### ",
+                  title: str = "# Benchmarks") -> None:
+    """Replace (or append) the Markdown section that starts with ``heading``, up to ``next_heading`` (a file that
+    does not exist yet starts with ``title``)."""
+    text = path.read_text() if path.exists() else title + "\n"
     start = text.find(heading)
     if start < 0:
         text = text.rstrip() + "\n\n" + body
     else:
-        end = text.find("\n### ", start + len(heading))
+        end = text.find(next_heading, start + len(heading))
         text = text[:start] + body + (text[end + 1:] if end >= 0 else "")
-    path.write_text(text)
+    from arctl.files import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_text(text))
