@@ -48,15 +48,17 @@ def run_in_fresh_process(script: str, args: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def write_section(path: Path, heading: str, body: str, title: str = "# Benchmarks") -> None:
-    """Replace (or append) the Markdown section that starts with ``heading``, up to the next heading of the same
-    level (``### X`` ends at the next ``### ``, ``## X`` at the next ``## ``); a new file starts with ``title``."""
+def write_section(path: Path, heading: str, body: str, *, next_heading: str = "\n### ",
+                  title: str = "# Benchmarks") -> None:
+    """Replace (or append) the Markdown section that starts with ``heading``, up to ``next_heading`` (a file that
+    does not exist yet starts with ``title``)."""
     text = path.read_text() if path.exists() else title + "\n"
-    level = heading.split(" ", 1)[0]
     start = text.find(heading)
     if start < 0:
         text = text.rstrip() + "\n\n" + body
     else:
-        end = text.find(f"\n{level} ", start + len(heading))
+        end = text.find(next_heading, start + len(heading))
         text = text[:start] + body + (text[end + 1:] if end >= 0 else "")
-    path.write_text(text)
+    from arctl.files import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_text(text))
