@@ -113,9 +113,20 @@ def encode(tokenizer, images: torch.Tensor, device) -> tuple[torch.Tensor, torch
     return torch.cat(ids), scales.cpu()
 
 
-def detect_arms(arms, scales, lists, selection) -> list[list[Detection]]:
-    """The detections of each arm's token rows, counting the scales ``selection`` names."""
-    return [detect_tokens(ids, scales, lists, selection) for ids in arms]
+def measure(arms, lists, selection) -> tuple[Rates, list[tuple[float, float]], dict[str, Rates]]:
+    """(rates, ROC points, rates by scale selection when the tokenizer has several scales) for the (ids, scales)
+    of the watermarked and the clean arm."""
+    (marked_ids, scales), (clean_ids, _) = arms
+
+    def detected(chosen):
+        return [detect_tokens(ids, scales, lists, chosen) for ids in (marked_ids, clean_ids)]
+
+    found = detected(selection)
+    curve = roc_points(*([score(d.p_value) for d in arm] for arm in found))
+    num_scales = int(scales.max()) + 1
+    by_scale = {label: Rates.of(*detected(chosen)) for label, chosen in scale_selections(num_scales).items()} \
+        if num_scales > 1 else {}
+    return Rates.of(*found), curve, by_scale
 
 
 def evaluate(manager, model: str, key: WatermarkKey, options: Mapping[str, Any], *, num: int, seed: int = 0,
@@ -134,23 +145,17 @@ def evaluate(manager, model: str, key: WatermarkKey, options: Mapping[str, Any],
     lists = watermark.watermarker.lists(tokenizer.codebook_size)
 
     context = AttackContext(tokenizer=tokenizer, device=device, seed=seed)
+    selection = watermark.watermarker.selection
     results, by_scale, curves = {}, {}, {}
-    num_scales, counted = 1, [0]
     progress = tracker.task("attacks")
     progress.start(len(attacks))
     for name in attacks:
-        (marked_ids, scales), (clean_ids, _) = (encode(tokenizer, stored(ATTACKS[name](arm, context)), device)
-                                                for arm in (marked, clean))
-        arms = (marked_ids, clean_ids)
-        num_scales = int(scales.max()) + 1
-        counted = counted_scales(watermark.watermarker.selection, num_scales)
-        found = detect_arms(arms, scales, lists, watermark.watermarker.selection)
-        results[name] = Rates.of(*found)
-        curves[name] = roc_points(*([score(d.p_value) for d in arm] for arm in found))
-        if num_scales > 1:
-            by_scale[name] = {label: Rates.of(*detect_arms(arms, scales, lists, selection))
-                              for label, selection in scale_selections(num_scales).items()}
+        arms = [encode(tokenizer, stored(ATTACKS[name](images, context)), device) for images in (marked, clean)]
+        results[name], curves[name], scales = measure(arms, lists, selection)
+        if scales:
+            by_scale[name] = scales
         progress.advance()
+    num_scales = int(arms[0][1].max()) + 1
 
     notes = []
     if num < 1 / min(FPRS):
@@ -163,6 +168,7 @@ def evaluate(manager, model: str, key: WatermarkKey, options: Mapping[str, Any],
         notes.append(f"no image-quality numbers: {model} is not a shapes-world model (they need arctl-shapes' judge)")
     return Evaluation(
         model=model, num=num, seed=seed, key=key.fingerprint, options=dict(watermark.options),
-        sampling={**asdict(settings.sampling), **settings.options()}, num_scales=num_scales, counted_scales=counted,
+        sampling={**asdict(settings.sampling), **settings.options()}, num_scales=num_scales,
+        counted_scales=counted_scales(selection, num_scales),
         attacks=results, scales=by_scale, quality=quality, notes=notes, curves=curves,
     )
