@@ -171,6 +171,14 @@ class Sampler:
     def diffusion_steps(self, ctx: StepContext, default: int) -> int:
         return default
 
+    def diffusion_clip(self, ctx: StepContext) -> float:
+        """The highest timestep a denoising chain may start from, as a fraction of the training chain (1: all of it)."""
+        return 1.0
+
+    def diffusion_temperature(self, ctx: StepContext) -> float:
+        """How much of the reverse process's noise a diffusion head adds at each step (1: all of it)."""
+        return 1.0
+
     def describe(self) -> dict[str, Any]:
         return {}
 
@@ -184,6 +192,9 @@ class MultinomialSampler(Sampler):
 
     def processors(self) -> list[LogitsProcessor]:
         return [Temperature(self.temperature), TopK(self.top_k), TopP(self.top_p)]
+
+    def diffusion_temperature(self, ctx: StepContext) -> float:
+        return self.temperature  # --temperature scales a diffusion head's noise as it flattens logits
 
     def draw(self, logits: torch.Tensor, rng: torch.Generator, *, replacement: bool = True) -> torch.Tensor:
         # One draw per row of the flattened [N, V] matrix. ``replacement`` picks torch's algorithm, which decides
@@ -260,3 +271,9 @@ class TokenSampling:
 
     def diffusion_steps(self, ctx: StepContext, default: int) -> int:
         return self.sampler.diffusion_steps(ctx, default)
+
+    def diffusion_clip(self, ctx: StepContext) -> float:
+        return self.sampler.diffusion_clip(ctx)
+
+    def diffusion_temperature(self, ctx: StepContext) -> float:
+        return self.sampler.diffusion_temperature(ctx)

@@ -233,6 +233,9 @@ def manifest_mismatches(module, manifest: Mapping[str, Any]) -> list[str]:
         for key, t in module.state_dict().items()
     }
     expected = manifest["tensors"]
+    if "persistent_buffers" in manifest:  # manifests that list buffers once instead of a kind per tensor
+        buffers = set(manifest["persistent_buffers"])
+        expected = {k: {"kind": "buffer" if k in buffers else "parameter", **v} for k, v in expected.items()}
     problems = [f"missing in model: {k}" for k in expected if k not in actual]
     problems += [f"not in checkpoint: {k}" for k in actual if k not in expected]
     problems += [f"{k}: model {actual[k]} != checkpoint {expected[k]}" for k in expected

@@ -1,8 +1,9 @@
 """Building blocks of the VQGAN-family convolutional autoencoders (the taming-transformers layout).
 
-VAR's VQVAE and LlamaGen's VQ tokenizer, among others, are made of these same blocks with the
-same parameter names (norm1, conv1, norm2, conv2, nin_shortcut; conv); each method arranges them
-in its own way. GroupNorm has 32 groups and eps 1e-6; the nonlinearity is swish.
+VAR's VQVAE, LlamaGen's VQ tokenizer and MAR's KL-16 VAE, among others, are made of these same
+blocks with the same parameter names (norm1, conv1, norm2, conv2, nin_shortcut; conv; q, k, v,
+proj_out); each method arranges them in its own way. GroupNorm has 32 groups and eps 1e-6; the
+nonlinearity is swish.
 """
 
 from __future__ import annotations
@@ -30,6 +31,26 @@ class ResnetBlock(nn.Module):
         h = self.conv1(F.silu(self.norm1(x)))
         h = self.conv2(self.dropout(F.silu(self.norm2(h))))
         return self.nin_shortcut(x) + h
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over all pixels, with separate 1x1 convs for q, k and v."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = group_norm(channels)
+        self.q = nn.Conv2d(channels, channels, kernel_size=1)
+        self.k = nn.Conv2d(channels, channels, kernel_size=1)
+        self.v = nn.Conv2d(channels, channels, kernel_size=1)
+        self.proj_out = nn.Conv2d(channels, channels, kernel_size=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, C, H, W = x.shape
+        h = self.norm(x)
+        # [B, C, H, W] -> [B, HW, C] pixel sequences; the default scale C^-0.5 is the official one
+        q, k, v = (proj(h).flatten(2).transpose(1, 2) for proj in (self.q, self.k, self.v))
+        h = F.scaled_dot_product_attention(q, k, v)
+        return x + self.proj_out(h.transpose(1, 2).reshape(B, C, H, W))
 
 
 class Downsample(nn.Module):

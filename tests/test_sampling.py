@@ -484,6 +484,14 @@ def test_diffusion_steps_default_for_builtin_samplers():
     assert TokenSampling(MultinomialSampler(), ConstantCFG(1.0), seeded(0)).diffusion_steps(c, 25) == 25
 
 
+def test_diffusion_clip_and_temperature_defaults():
+    c = ctx(2, 5)
+    assert Sampler().diffusion_clip(c) == 1.0 and Sampler().diffusion_temperature(c) == 1.0
+    assert GreedySampler().diffusion_temperature(c) == 1.0
+    sampling = TokenSampling(MultinomialSampler(temperature=0.95), ConstantCFG(1.0), seeded(0))
+    assert sampling.diffusion_temperature(c) == 0.95 and sampling.diffusion_clip(c) == 1.0
+
+
 def test_sampler_describe_and_processors():
     sampler = MultinomialSampler(temperature=0.9, top_k=16, top_p=0.9, extra=3)
     assert sampler.describe() == {"temperature": 0.9, "top_k": 16, "top_p": 0.9, "extra": 3}

@@ -18,30 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from arctl.codebooks import restrict_codes
-from arctl.vae_blocks import Downsample, ResnetBlock, Upsample, group_norm
+from arctl.vae_blocks import AttnBlock, Downsample, ResnetBlock, Upsample, group_norm
 
 NUM_RES_BLOCKS = 2
 USAGE_HISTORY = 65536  # length of the official codebook_used buffer (the last indices seen in training)
-
-
-class AttnBlock(nn.Module):
-    """Single-head self-attention over all pixels, with separate 1x1 convs for q, k and v."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.norm = group_norm(channels)
-        self.q = nn.Conv2d(channels, channels, kernel_size=1)
-        self.k = nn.Conv2d(channels, channels, kernel_size=1)
-        self.v = nn.Conv2d(channels, channels, kernel_size=1)
-        self.proj_out = nn.Conv2d(channels, channels, kernel_size=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        B, C, H, W = x.shape
-        h = self.norm(x)
-        # [B, C, H, W] -> [B, HW, C] pixel sequences; the default scale C^-0.5 is the official one
-        q, k, v = (proj(h).flatten(2).transpose(1, 2) for proj in (self.q, self.k, self.v))
-        h = F.scaled_dot_product_attention(q, k, v)
-        return x + self.proj_out(h.transpose(1, 2).reshape(B, C, H, W))
 
 
 class Level(nn.Module):
