@@ -37,11 +37,16 @@ def cosine_betas(num_steps: int = NUM_TRAIN_STEPS) -> np.ndarray:
 
 
 def spaced_timesteps(num_steps: int, count: int) -> list[int]:
-    """``count`` timesteps of 0..num_steps-1, evenly spread, both ends included (Python's round, as official)."""
+    """``count`` timesteps of 0..num_steps-1, evenly spread, both ends included. Positions are a running sum of the
+    stride, rounded by Python's round, as in the official code (i * stride would round some halves differently)."""
     if count > num_steps:
         raise ValueError(f"cannot take {count} steps out of {num_steps}")
     stride = (num_steps - 1) / (count - 1) if count > 1 else 1
-    return sorted({round(i * stride) for i in range(count)})
+    kept, position = set(), 0.0
+    for _ in range(count):
+        kept.add(round(position))
+        position += stride
+    return sorted(kept)
 
 
 def kl_normal(mean1: Tensor, logvar1: Tensor, mean2: Tensor, logvar2: Tensor) -> Tensor:

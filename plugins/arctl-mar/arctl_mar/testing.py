@@ -1,6 +1,7 @@
 """Tiny MAR checkpoints in the official file layout, for the tests of this plugin and of the plugins that work
 with any diffusion-head generator (DiSA, ...): same Hub repository and file names as mar-b, a tiny
-architecture (16 px images, a 4x4 grid of 16-channel tokens, all 1000 classes)."""
+architecture (16 px images, an 8x8 grid of 4-channel tokens, so MAR's default 64 iterations fit; all 1000
+classes)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 
 from arctl import Checkpoint, GeneratorSpec
 
-TINY_MAR = {"img_size": 16, "vae_stride": 2, "patch_size": 2, "vae_embed_dim": 4, "class_num": 1000,
+TINY_MAR = {"img_size": 16, "vae_stride": 2, "patch_size": 1, "vae_embed_dim": 4, "class_num": 1000,
             "buffer_size": 4, "mlp_ratio": 4.0, "mask_ratio_min": 0.7, "label_drop_prob": 0.1, "attn_dropout": 0.1,
             "proj_dropout": 0.1, "diffusion_batch_mul": 1, "encoder_embed_dim": 32, "encoder_depth": 1,
             "encoder_num_heads": 2, "decoder_embed_dim": 24, "decoder_depth": 1, "decoder_num_heads": 2,

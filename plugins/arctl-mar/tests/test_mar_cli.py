@@ -55,9 +55,9 @@ def test_official_training_checkpoint_through_weights_loads_the_ema(arctl_cli, m
 
 
 def test_too_many_iterations_is_a_usage_error(arctl_cli, mar_manager, tmp_path):
-    result = arctl_cli.invoke(["generate", "mar-b", "-c", "1", "-o", "num_iter=17", "--out", str(tmp_path)],
+    result = arctl_cli.invoke(["generate", "mar-b", "-c", "1", "-o", "num_iter=65", "--out", str(tmp_path)],
                               manager=mar_manager)
-    assert result.exit_code == 2 and "at most 16" in result.stderr
+    assert result.exit_code == 2 and "at most 64" in result.stderr
 
 
 def test_real_checkpoints_are_registered(arctl_cli, make_plugin_manager):
