@@ -27,8 +27,7 @@ def timestep_features(t: Tensor, dim: int = FREQUENCY_DIM, max_period: float = 1
     half = dim // 2
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half).to(t.device)
     angles = t[:, None].float() * freqs[None]
-    features = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
-    return torch.cat([features, torch.zeros_like(features[:, :1])], dim=-1) if dim % 2 else features
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
 
 
 class TimestepEmbedder(nn.Module):

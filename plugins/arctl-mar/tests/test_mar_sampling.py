@@ -10,7 +10,7 @@ from arctl_mar.noise import ReplayedNoise, SeededNoise
 from arctl_mar.sampling import sample_tokens, unknown_after
 from arctl_mar.testing import GoldenCase, assert_close_rows, official_orders, recorded_head_calls
 
-from arctl.sampling import ConstantCFG, MultinomialSampler, TokenSampling
+from arctl.sampling import ConstantCFG, MultinomialSampler, StepContext, TokenSampling
 
 CASE = GoldenCase(Path(__file__).parent / "fixtures")
 CONFIG, INPUTS, OUTPUTS = CASE.config, CASE.inputs, CASE.outputs
@@ -69,3 +69,8 @@ def test_constant_schedule_guides_with_cfg_itself():
     sampling = TokenSampling(MultinomialSampler(), ConstantCFG(3.0), torch.Generator())
     assert sampling.schedule.weight(None) == 3.0 and sampling.uses_guidance
     assert MaskLinearCFG(0.5).uses_guidance and not MaskLinearCFG(1.0).uses_guidance
+
+
+def test_mask_linear_reads_known_tokens_or_falls_back_to_progress():
+    assert MaskLinearCFG(3.0).weight(StepContext(0, 4, extra={"known": 4, "total": 16})) == 1.5
+    assert MaskLinearCFG(3.0).weight(StepContext(1, 3)) == 2.0  # a generator that does not count tokens
