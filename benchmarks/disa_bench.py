@@ -24,19 +24,19 @@ from common import machine, run_in_fresh_process, time_calls, write_section
 def run_one(model: str, device: str, dtype: str, batch: int, num_iter: int, sampler: str, upper: int, lower: int,
             strategy: str, cfg: float, seed: int) -> dict:
     """One configuration in this process: evaluations, timings (transformer, head, VAE decode) per image."""
-    import torch
-
     import arctl_disa
     import arctl_mar
-    from arctl.accelerate import make_accelerator
-    from arctl.plugins import PluginManager
-    from arctl.sampling import MultinomialSampler, TokenSampling
+    import torch
     from arctl_disa.sampler import DiSASampler
     from arctl_mar.guidance import MaskLinearCFG
     from arctl_mar.model import MAR
     from arctl_mar.noise import SeededNoise
     from arctl_mar.sampling import DiffusionChains, sample_tokens
     from arctl_mar.vae import AutoencoderKL
+
+    from arctl.accelerate import make_accelerator
+    from arctl.plugins import PluginManager
+    from arctl.sampling import MultinomialSampler, TokenSampling
 
     manager = PluginManager([arctl_mar, arctl_disa], entry_points=False)
     checkpoint = manager.registry.model(model).checkpoint
@@ -93,21 +93,19 @@ def table(args, rows: list[dict]) -> str:
     command = (f"python benchmarks/disa_bench.py --device {args.device} --model {args.model} --batch {args.batch} "
                f"--num-iters {' '.join(map(str, args.num_iters))} --upper {args.upper} --lower {args.lower} "
                f"--strategy {args.strategy} --cfg {args.cfg}")
-    lines = [
-        heading(args) + ", random weights)",
-        "",
+    setup = (
         f"Machine: {first['machine']}; dtype {first['dtype']}; {first['params'] / 1e6:.0f} M parameters, of which "
         f"{first['head_params'] / 1e6:.1f} M in the diffusion head; batch {args.batch}; cfg {args.cfg} (mask-linear, "
         f"so the head runs on conditional and unconditional rows); seed {args.seed} for every row; one timed run "
         f"per row, each in a fresh process. Default: 100 unclipped denoising steps at every iteration. DiSA: "
         f"{args.strategy} from {args.upper} to {args.lower} steps with the official clip at t = 950. Head calls "
         f"count forwards of the diffusion MLP per batch (one per denoising step, whatever the number of tokens); "
-        f"token rows count tokens through it per image (x2 with guidance). Command: `{command}`.",
-        "",
-        "| iterations | sampler | head calls | token rows / image | s / image | transformer | head | VAE decode "
-        "| fewer calls | fewer rows | speed-up, whole | speed-up, head |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+        f"token rows count tokens through it per image (x2 with guidance). Command: `{command}`."
+    )
+    columns = ("iterations", "sampler", "head calls", "token rows / image", "s / image", "transformer", "head",
+               "VAE decode", "fewer calls", "fewer rows", "speed-up, whole", "speed-up, head")
+    lines = [heading(args) + ", random weights)", "", setup, "", "| " + " | ".join(columns) + " |",
+             "|" + "---|" * len(columns)]
     for num_iter in args.num_iters:
         default = next(r for r in rows if r["num_iter"] == num_iter and r["sampler"] == "default")
         disa = next(r for r in rows if r["num_iter"] == num_iter and r["sampler"] == "disa")
