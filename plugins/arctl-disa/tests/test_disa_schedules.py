@@ -43,6 +43,11 @@ def test_clip_merges_the_noisiest_timesteps(steps):
     assert chains.get(steps, 0.95).num_timesteps == listed["effective_num_steps"]
 
 
+def test_the_clip_applied_to_the_training_chain_leaves_951_steps():
+    # the official DiSA code also clips its training diffusion; only training would notice
+    assert DiffusionChains().get(1000, 0.95).num_timesteps == SCHEDULES["train_diffusion_num_timesteps_in_DiSA"]
+
+
 @pytest.mark.parametrize("setting", sorted(SCHEDULES["nfe"]))
 def test_network_evaluations_per_image(setting):
     row = SCHEDULES["nfe"][setting]
