@@ -7,7 +7,8 @@ import typer
 
 from arctl.errors import UsageError
 
-FAMILIES = ("var", "judge")
+FAMILIES = ("var", "llamagen", "nar", "judge")
+RECIPE_MODULES = {"var": "arctl_shapes.train_var", "llamagen": "arctl_shapes.train_llamagen", "nar": "arctl_shapes.train_nar"}
 
 
 def shapes_app() -> typer.Typer:
@@ -20,7 +21,7 @@ def shapes_app() -> typer.Typer:
     def train(
         family: Annotated[str, typer.Argument(help=f"What to train: {', '.join(FAMILIES)}.")],
         out: Annotated[Optional[Path], typer.Option(help="Output repository directory (default: ./shapes-zoo/FAMILY).")] = None,
-        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Recipe override KEY=VALUE (e.g. var_steps=200).")] = None,
+        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Recipe override KEY=VALUE (e.g. var_steps=200; for nar, vq=PATH picks the tokenizer).")] = None,
         threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch.")] = 2,
     ) -> None:
         """Train a zoo model with its recorded recipe (seeded), with progress and periodic checkpoints."""
@@ -35,7 +36,7 @@ def shapes_app() -> typer.Typer:
             raise UsageError(f"unknown family {family!r} (known: {', '.join(FAMILIES)})")
         torch.set_num_threads(threads)
         out = out or Path("shapes-zoo") / family
-        overrides = {k: json.loads(v) for k, v in split_assignments(option or []).items()}
+        overrides = {k: recipe_value(v) for k, v in split_assignments(option or []).items()}
         with StepProgress(f"train {family}") as bar:
             state = {"total": None}
 
@@ -97,14 +98,25 @@ def shapes_app() -> typer.Typer:
     return app
 
 
+def recipe_value(text: str):
+    """A recipe override: JSON where it parses (numbers, booleans), else the text itself (paths)."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def train_family(family: str, out: Path, overrides: dict, progress) -> dict:
-    if family == "var":
-        from arctl_shapes.train_var import RECIPE, train
-    else:
+    if family == "judge":
         from arctl_shapes.train_judge import train_judge
 
         return train_judge(out_dir=out, progress=progress, **overrides)
-    unknown = sorted(set(overrides) - set(RECIPE))
+    import importlib
+
+    recipe = importlib.import_module(RECIPE_MODULES[family])
+    unknown = sorted(set(overrides) - set(recipe.RECIPE))
     if unknown:
-        raise UsageError(f"unknown recipe key {unknown[0]!r} for {family} (keys: {', '.join(RECIPE)})")
-    return train(out, overrides, progress)
+        raise UsageError(f"unknown recipe key {unknown[0]!r} for {family} (keys: {', '.join(recipe.RECIPE)})")
+    return recipe.train(out, overrides, progress)

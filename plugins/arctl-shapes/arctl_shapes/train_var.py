@@ -10,54 +10,46 @@ import torch.nn.functional as F
 
 from arctl_shapes.architectures import VAR
 from arctl_shapes.architectures import VAR_VAE as VAE
-from arctl_shapes.training import Progress, Timer, batches, optimise, save_partial, save_repo, training_images
+from arctl_shapes.training import (CodeRestarts, Progress, Timer, batches, optimise, reconstruction_loss, save_partial,
+                                   save_repo, save_weights, stages, summary, training_images)
 
-CHECKPOINT_EVERY = 250
+CHECKPOINT_EVERY = 200
+RESTART_EVERY = 100  # steps between dead-code restarts
 
-RECIPE = {"seed": 0, "images": 20_000, "vae_steps": 2500, "vae_batch": 16, "vae_lr": 1e-3,
-          "var_steps": 3000, "var_batch": 48, "var_lr": 2e-3, "cond_drop_rate": 0.1}
-
-
-def restart_dead_codes(vqvae, f: torch.Tensor, used: torch.Tensor, generator: torch.Generator) -> int:
-    """Re-seed codewords no scale has used since the last check with latents of the current batch."""
-    dead = (~used).nonzero().flatten()
-    if len(dead):
-        pool = f.detach().permute(0, 2, 3, 1).reshape(-1, f.shape[1])
-        picks = torch.randint(len(pool), (len(dead),), generator=generator)
-        vqvae.quantize.embedding.weight.data[dead] = pool[picks] + 0.01 * torch.randn_like(pool[picks])
-    return len(dead)
+RECIPE = {"seed": 0, "images": 20_000, "vae_steps": 1000, "vae_batch": 16, "vae_lr": 1e-3,
+          "vae_refine_steps": 1500, "vae_refine_lr": 5e-4,
+          "var_steps": 2500, "var_batch": 32, "var_lr": 2e-3, "cond_drop_rate": 0.1}
 
 
-def train_vqvae(images: torch.Tensor, recipe: dict, progress: Progress, out_dir: Path | None = None):
+def train_vqvae(images: torch.Tensor, recipe: dict, progress: Progress, out_dir: Path | None = None,
+                vqvae=None, first_stage: int = 0):
+    """Train (or, given ``vqvae`` and ``first_stage``, continue training) the tokenizer through its stages."""
     from arctl_var.vqvae import VQVAE
 
     torch.manual_seed(recipe["seed"])
-    vqvae = VQVAE(**VAE, test_mode=False)
+    vqvae = vqvae or VQVAE(**VAE, test_mode=False)
     pixels = images * 2 - 1
-    used = torch.zeros(VAE["vocab_size"], dtype=torch.bool)
-    generator = torch.Generator().manual_seed(recipe["seed"])
-    last_f = {}
+    restarts = CodeRestarts(vqvae.quantize.embedding.weight.data, recipe["seed"])
+    last = {}
 
     def loss_of(batch):
         x = pixels[batch]
         f = vqvae.img_to_f(x)
         f_hat, vq_loss, indices = vqvae.quantize(f)
-        rec = vqvae.decoder(vqvae.post_quant_conv(f_hat))
-        for idx in indices:
-            used[idx.flatten()] = True
-        last_f["f"] = f
-        return F.l1_loss(rec, x) + F.mse_loss(rec, x) + vq_loss
+        for idx in indices:  # a code counts as used at any scale
+            restarts.saw(idx)
+        last["f"] = f
+        return reconstruction_loss(vqvae.decoder(vqvae.post_quant_conv(f_hat)), x) + vq_loss
 
-    def every_50_steps(step):
-        if step % 100 == 0:
-            restart_dead_codes(vqvae, last_f["f"], used, generator)
-            used.zero_()
+    def maintain(step):
+        restarts.restart(last["f"])
         if out_dir is not None and step % CHECKPOINT_EVERY == 0:
             save_partial(out_dir, "vae", vqvae, step)
 
-    losses = optimise(vqvae, loss_of, batches(len(images), recipe["vae_batch"], recipe["seed"]),
-                      steps=recipe["vae_steps"], lr=recipe["vae_lr"], progress=progress,
-                      every=every_50_steps, every_steps=50)
+    losses = []
+    for stage, (steps, lr) in enumerate(stages(recipe, "vae")[first_stage:], first_stage):
+        losses += optimise(vqvae, loss_of, batches(len(images), recipe["vae_batch"], recipe["seed"] + 10 * stage),
+                           steps=steps, lr=lr, progress=progress, every=maintain, every_steps=RESTART_EVERY)
     vqvae.requires_grad_(False)
     return vqvae, losses
 
@@ -97,12 +89,12 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
     timer = Timer()
     images, labels = training_images(recipe["images"])
     vqvae, vae_losses = train_vqvae(images, recipe, progress, out_dir)
+    save_weights(out_dir, {"vae.safetensors": vqvae.state_dict()})
     vae_seconds = timer.seconds
     var, var_losses = train_var(images, labels, vqvae, recipe, progress, out_dir)
     record = {
         "family": "var", "vae": VAE, "var": VAR, "recipe": recipe, "resolution": 64,
-        "vae_loss": [round(vae_losses[0], 4), round(sum(vae_losses[-50:]) / 50, 4)],
-        "var_loss": [round(var_losses[0], 4), round(sum(var_losses[-50:]) / 50, 4)],
+        "vae_loss": summary(vae_losses), "var_loss": summary(var_losses),
         "seconds": {"vae": vae_seconds, "total": timer.seconds}, "threads": torch.get_num_threads(),
     }
     save_repo(out_dir, {"vae.safetensors": vqvae.state_dict(), "var.safetensors": var.state_dict()}, record)

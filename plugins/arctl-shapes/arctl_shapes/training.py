@@ -77,6 +77,48 @@ def optimise(
     return losses
 
 
+def stages(recipe: dict, prefix: str) -> list[tuple[int, float]]:
+    """(steps, peak lr) of a tokenizer's training stages: the main run, then a refinement at a lower peak rate (a
+    second warm-up and cosine decay with a fresh optimiser), which settles codebook and decoder together."""
+    return [(recipe[f"{prefix}_steps"], recipe[f"{prefix}_lr"]),
+            (recipe[f"{prefix}_refine_steps"], recipe[f"{prefix}_refine_lr"])]
+
+
+def reconstruction_loss(rec: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 + MSE on pixels plus L1 on horizontal and vertical pixel differences: the difference term makes a
+    blurred edge or a rounded corner cost as much as a wrong colour, which plain pixel losses do not."""
+    def diffs(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+    (rx, ry), (tx, ty) = diffs(rec), diffs(target)
+    return (torch.nn.functional.l1_loss(rec, target) + torch.nn.functional.mse_loss(rec, target)
+            + torch.nn.functional.l1_loss(rx, tx) + torch.nn.functional.l1_loss(ry, ty))
+
+
+class CodeRestarts:
+    """Dead-code restarts for VQ training: codewords no latent chose since the last restart are re-seeded with
+    latents of the current batch (plus a little noise), so the whole codebook stays in use."""
+
+    def __init__(self, codebook: torch.Tensor, seed: int) -> None:
+        self.codebook = codebook  # the [V, C] embedding weight, updated in place
+        self.used = torch.zeros(len(codebook), dtype=torch.bool)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def saw(self, indices: torch.Tensor) -> None:
+        self.used[indices.flatten()] = True
+
+    @torch.no_grad()
+    def restart(self, latents: torch.Tensor) -> int:
+        """Re-seed the unused codes from ``latents`` [B, C, h, w]; returns how many there were."""
+        dead = (~self.used).nonzero().flatten()
+        if len(dead):
+            pool = latents.detach().permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
+            picks = pool[torch.randint(len(pool), (len(dead),), generator=self.generator)]
+            self.codebook[dead] = picks + 0.01 * torch.randn(picks.shape, generator=self.generator)
+        self.used.zero_()
+        return len(dead)
+
+
 def save_partial(directory: Path, name: str, model: torch.nn.Module, step: int) -> None:
     """A periodic checkpoint of a stage in progress (float32), so a long run can be inspected or resumed."""
     from safetensors.torch import save_file
@@ -87,17 +129,27 @@ def save_partial(directory: Path, name: str, model: torch.nn.Module, step: int) 
                  lambda tmp: save_file(state, str(tmp), metadata={"step": str(step)}))
 
 
-def save_repo(directory: Path, weights: dict[str, dict[str, torch.Tensor]], config: dict[str, Any],
-              dtype: torch.dtype = torch.float16) -> None:
-    """Write ``{filename: state_dict}`` (floats cast to ``dtype``) and config.json into a local Hub-style repo."""
+def save_weights(directory: Path, weights: dict[str, dict[str, torch.Tensor]], dtype: torch.dtype = torch.float16) -> None:
+    """Write ``{filename: state_dict}`` (floats cast to ``dtype``) into a local Hub-style repo, atomically."""
     from safetensors.torch import save_file
 
     directory.mkdir(parents=True, exist_ok=True)
     for filename, state in weights.items():
         cast = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in state.items()}
         atomic_write(directory / filename, lambda tmp, cast=cast: save_file(cast, str(tmp)))
+
+
+def save_repo(directory: Path, weights: dict[str, dict[str, torch.Tensor]], config: dict[str, Any],
+              dtype: torch.dtype = torch.float16) -> None:
+    """The weights (see save_weights) and config.json, the record of how they were made."""
+    save_weights(directory, weights, dtype)
     text = json.dumps(config, indent=2, sort_keys=True) + "\n"
     atomic_write(directory / "config.json", lambda tmp: tmp.write_text(text))
+
+
+def summary(losses: list[float]) -> list[float]:
+    """[first step's loss, mean of the last 50]: what a recipe's record keeps of a loss curve."""
+    return [round(losses[0], 4), round(sum(losses[-50:]) / len(losses[-50:]), 4)]
 
 
 class Timer:

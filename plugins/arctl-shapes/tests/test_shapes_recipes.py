@@ -5,7 +5,7 @@ import os
 
 import torch
 
-from arctl_shapes import train_var
+from arctl_shapes import train_llamagen, train_nar, train_var
 from arctl_shapes.training import training_images
 
 
@@ -16,11 +16,49 @@ def mean(values):
 def test_var_recipe_steps_reduce_both_losses(tmp_path):
     torch.manual_seed(0)
     images, labels = training_images(128)
-    recipe = {**train_var.RECIPE, "vae_steps": 16, "vae_batch": 8, "var_steps": 20, "var_batch": 16}
+    recipe = {**train_var.RECIPE, "vae_steps": 8, "vae_refine_steps": 8, "vae_batch": 8, "var_steps": 20, "var_batch": 16}
     vqvae, vae_losses = train_var.train_vqvae(images, recipe, lambda *a: None, tmp_path)
     assert mean(vae_losses[-4:]) < 0.8 * mean(vae_losses[:4])
     var, var_losses = train_var.train_var(images, labels, vqvae, recipe, lambda *a: None, tmp_path)
     assert mean(var_losses[-4:]) < 0.9 * mean(var_losses[:4])
+
+
+def test_llamagen_and_nar_recipe_steps_reduce_their_losses(tmp_path):
+    images, labels = training_images(128)
+    recipe = {**train_llamagen.RECIPE, **train_nar.RECIPE, "vq_steps": 8, "vq_refine_steps": 8, "vq_batch": 8, "gpt_steps": 20,
+              "gpt_batch": 16, "nar_steps": 20, "nar_batch": 16}
+    vq, vq_losses = train_llamagen.train_vq(images, recipe, lambda *a: None, tmp_path)
+    assert mean(vq_losses[-4:]) < 0.8 * mean(vq_losses[:4])
+    tokens = train_llamagen.tokenize(vq, images)
+    assert tokens.shape == (128, 64) and tokens.max() < vq.quantize.embedding.num_embeddings
+    gpt, gpt_losses = train_llamagen.train_gpt(tokens, labels, recipe, lambda *a: None, tmp_path)
+    assert mean(gpt_losses[-4:]) < 0.9 * mean(gpt_losses[:4])
+    nar, nar_losses = train_nar.train_nar(tokens, labels, recipe, lambda *a: None, tmp_path)
+    assert mean(nar_losses[-4:]) < 0.9 * mean(nar_losses[:4])
+    assert (tmp_path / "partial-vq.safetensors").exists() is False  # checkpoints only every CHECKPOINT_EVERY steps
+
+
+def test_code_restarts_reseed_only_unused_codes():
+    from arctl_shapes.training import CodeRestarts
+
+    codebook = torch.zeros(6, 2)
+    restarts = CodeRestarts(codebook, seed=0)
+    restarts.saw(torch.tensor([0, 2, 2]))
+    latents = torch.full((1, 2, 2, 2), 5.0)
+    assert restarts.restart(latents) == 4
+    assert codebook[[0, 2]].abs().max() == 0 and (codebook[[1, 3, 4, 5]] - 5).abs().max() < 0.1
+    assert restarts.restart(latents) == 6  # nothing was seen since the last restart
+
+
+def test_reconstruction_loss_charges_blurred_edges():
+    from arctl_shapes.training import reconstruction_loss
+
+    sharp = torch.zeros(1, 1, 8, 8)
+    sharp[..., 4:] = 1
+    blurred = torch.nn.functional.avg_pool2d(sharp, (1, 3), stride=1, padding=(0, 1), count_include_pad=False)
+    assert reconstruction_loss(sharp, sharp) == 0
+    pixel_only = (blurred - sharp).abs().mean() + ((blurred - sharp) ** 2).mean()
+    assert reconstruction_loss(blurred, sharp) > 1.5 * pixel_only
 
 
 def test_saved_repository_loads_in_float32(tmp_path):
