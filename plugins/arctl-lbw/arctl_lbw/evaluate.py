@@ -62,7 +62,9 @@ class Evaluation:
     num_scales: int
     counted_scales: list[int]
     attacks: dict[str, Rates]
+    green_share: dict[str, tuple[float, float]]  # attack -> (watermarked, clean) share of codes on the image's list
     scales: dict[str, dict[str, Rates]]  # attack -> selection ("all", "3", "4:") -> rates; multi-scale only
+    green_share_by_scale: dict[str, dict[str, float]]  # attack -> selection -> the watermarked arm's green share
     quality: dict[str, float] | None
     notes: list[str]
     curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # ROC of each attack
@@ -113,6 +115,14 @@ def encode(tokenizer, images: torch.Tensor, device) -> tuple[torch.Tensor, torch
     return torch.cat(ids), scales.cpu()
 
 
+def own_green_share(ids: torch.Tensor, scales: torch.Tensor, lists, own: torch.Tensor, selection) -> float:
+    """Mean share of each row's distinct counted codes that are green on the list its image was generated with
+    (``own[i]``): about gamma without a mark, 1 for a hard mark that re-encoding recovers completely."""
+    keep = torch.isin(scales, torch.tensor(counted_scales(selection, int(scales.max()) + 1)))
+    masks = lists.masks[own]
+    return round(float(torch.stack([masks[i, row.unique()].float().mean() for i, row in enumerate(ids[:, keep])]).mean()), 4)
+
+
 def measure(arms, lists, selection) -> tuple[Rates, list[tuple[float, float]], dict[str, Rates]]:
     """(rates, ROC points, rates by scale selection when the tokenizer has several scales) for the (ids, scales)
     of the watermarked and the clean arm."""
@@ -146,14 +156,19 @@ def evaluate(manager, model: str, key: WatermarkKey, options: Mapping[str, Any],
 
     context = AttackContext(tokenizer=tokenizer, device=device, seed=seed)
     selection = watermark.watermarker.selection
-    results, by_scale, curves = {}, {}, {}
+    own = torch.tensor([lists.for_generated(seed, item) for item in range(num)])  # items are 0 .. num - 1
+    results, green_share, by_scale, green_by_scale, curves = {}, {}, {}, {}, {}
     progress = tracker.task("attacks")
     progress.start(len(attacks))
     for name in attacks:
         arms = [encode(tokenizer, stored(ATTACKS[name](images, context)), device) for images in (marked, clean)]
-        results[name], curves[name], scales = measure(arms, lists, selection)
-        if scales:
-            by_scale[name] = scales
+        results[name], curves[name], per_scale = measure(arms, lists, selection)
+        green_share[name] = tuple(own_green_share(ids, scales, lists, own, selection) for ids, scales in arms)
+        if per_scale:
+            by_scale[name] = per_scale
+            (marked_ids, scales), _ = arms
+            green_by_scale[name] = {label: own_green_share(marked_ids, scales, lists, own, chosen)
+                                    for label, chosen in scale_selections(int(scales.max()) + 1).items()}
         progress.advance()
     num_scales = int(arms[0][1].max()) + 1
 
@@ -170,5 +185,6 @@ def evaluate(manager, model: str, key: WatermarkKey, options: Mapping[str, Any],
         model=model, num=num, seed=seed, key=key.fingerprint, options=dict(watermark.options),
         sampling={**asdict(settings.sampling), **settings.options()}, num_scales=num_scales,
         counted_scales=counted_scales(selection, num_scales),
-        attacks=results, scales=by_scale, quality=quality, notes=notes, curves=curves,
+        attacks=results, green_share=green_share, scales=by_scale,
+        green_share_by_scale=green_by_scale, quality=quality, notes=notes, curves=curves,
     )

@@ -6,28 +6,28 @@ from arctl_lbw.evaluate import Evaluation, Rates
 
 # "empirical": threshold from the clean arm's scores; "p<=": the nominal rate, flagged when p <= alpha
 ATTACK_HEADER = ("attack", "AUC", "TPR@1% empirical", "TPR@0.1% empirical", "TPR p<=0.01", "TPR p<=0.001",
-                 "clean p<=0.01", "clean p<=0.001")
+                 "clean p<=0.01", "clean p<=0.001", "green share marked / clean")
 
 
-def attack_row(name: str, rates: Rates) -> list[str]:
+def attack_row(name: str, rates: Rates, green_share: tuple[float, float]) -> list[str]:
     return [name, f"{rates.auc:.3f}", *(f"{rates.tpr_empirical[f]:.3f}" for f in rates.tpr_empirical),
             *(f"{rates.tpr_nominal[f]:.3f}" for f in rates.tpr_nominal),
-            *(f"{rates.clean_fpr_nominal[f]:.3f}" for f in rates.clean_fpr_nominal)]
+            *(f"{rates.clean_fpr_nominal[f]:.3f}" for f in rates.clean_fpr_nominal),
+            f"{green_share[0]:.3f} / {green_share[1]:.3f}"]
 
 
 def attack_table(evaluation: Evaluation) -> tuple[tuple[str, ...], list[list[str]]]:
-    return ATTACK_HEADER, [attack_row(name, rates) for name, rates in evaluation.attacks.items()]
+    return ATTACK_HEADER, [attack_row(name, rates, evaluation.green_share[name])
+                           for name, rates in evaluation.attacks.items()]
 
 
-def scale_table(evaluation: Evaluation) -> tuple[tuple[str, ...], list[list[str]]] | None:
-    """TPR at p <= 0.01 per attack (rows) and counted scales (columns); None for single-scale tokenizers."""
-    if not evaluation.scales:
+def by_scale_table(table: dict[str, dict], value) -> tuple[tuple[str, ...], list[list[str]]] | None:
+    """Attacks as rows, counted scales as columns, ``value(cell)`` in each; None for single-scale tokenizers."""
+    if not table:
         return None
-    labels = list(next(iter(evaluation.scales.values())))
-    header = ("attack", *labels)
-    rows = [[name, *(f"{by_label[label].tpr_nominal[0.01]:.3f}" for label in labels)]
-            for name, by_label in evaluation.scales.items()]
-    return header, rows
+    labels = list(next(iter(table.values())))
+    return ("attack", *labels), [[name, *(f"{value(by_label[label]):.3f}" for label in labels)]
+                                 for name, by_label in table.items()]
 
 
 def quality_table(evaluation: Evaluation) -> tuple[tuple[str, ...], list[list[str]]] | None:
@@ -47,9 +47,12 @@ def quality_table(evaluation: Evaluation) -> tuple[tuple[str, ...], list[list[st
 def tables(evaluation: Evaluation) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
     """(title, header, rows) of every table this evaluation has."""
     found = [("Detection under attack", *attack_table(evaluation))]
-    scales = scale_table(evaluation)
-    if scales:
-        found.append(("TPR at p <= 0.01 by counted scales (0 = coarsest)", *scales))
+    tpr = by_scale_table(evaluation.scales, lambda rates: rates.tpr_nominal[0.01])
+    if tpr:
+        found.append(("TPR at p <= 0.01 by counted scales (0 = coarsest)", *tpr))
+    green = by_scale_table(evaluation.green_share_by_scale, float)
+    if green:
+        found.append(("Green share of the watermarked images on their own list, by counted scales", *green))
     quality = quality_table(evaluation)
     if quality:
         found.append(("Image quality (judge), no attack", *quality))
