@@ -32,11 +32,12 @@ TUNING = ({}, {"mode": "hard"}, {"gamma": 0.1, "mode": "hard"}, {"gamma": 0.1, "
 
 
 def calibrated(evaluation, alpha: float = 0.01) -> bool:
-    """Clean images flagged at p <= alpha: at most alpha, or not significantly more (one-sided binomial, 5%)."""
-    n = evaluation.num
-    flagged = round(evaluation.attacks["none"].clean_fpr_nominal[alpha] * n)
-    tail = sum(math.comb(n, k) * alpha**k * (1 - alpha) ** (n - k) for k in range(flagged, n + 1))
-    return flagged <= alpha * n or tail >= 0.05
+    """Clean images flagged at p <= alpha, averaged over the evaluation's calibration keys: at most alpha plus two
+    binomial standard errors over all (image, key) pairs (one key's rate scatters more: images share codes)."""
+    from arctl_lbw.evaluate import CALIBRATION_KEYS
+
+    pairs = evaluation.num * CALIBRATION_KEYS
+    return evaluation.clean_fpr_over_keys[alpha] <= alpha + 2 * math.sqrt(alpha * (1 - alpha) / pairs)
 
 
 def targets_met(evaluation) -> dict[str, bool]:
@@ -55,7 +56,8 @@ def claims_row(evaluation) -> str:
     tpr = {name: f"{rates[name].tpr_nominal[0.01]:.3f} / {rates[name].tpr_empirical[0.01]:.3f}"
            for name in ("none", *SURVIVED)}
     failed = [name for name, ok in met.items() if not ok]
-    return (f"| {evaluation.model} | {tpr['none']} | {rates['none'].clean_fpr_nominal[0.01]:.3f} | "
+    return (f"| {evaluation.model} | {tpr['none']} | {rates['none'].clean_fpr_nominal[0.01]:.3f} / "
+            f"{evaluation.clean_fpr_over_keys[0.01]:.4f} | "
             f"{tpr['jpeg-75']} | {tpr['regen']} | {q['class_fidelity_clean']:.3f} -> "
             f"{q['class_fidelity_watermarked']:.3f} | {q['fd_clean_vs_real']:.1f} -> {q['fd_watermarked_vs_real']:.1f} | "
             f"{'yes' if not failed else 'no: ' + ', '.join(failed)} |")
@@ -69,14 +71,15 @@ def claims_section(evaluations, options_text: str, setup: str) -> str:
         "[docs/lbw.md](lbw.md#robustness-measured)). " + setup,
         "",
         f"Targets: TPR >= {CLEAN_TPR} at FPR 1% on unattacked images, with clean images flagged at no more than the "
-        f"nominal 1% (within binomial noise); TPR >= {ATTACKED_TPR} at FPR 1% after JPEG quality 75 and after "
+        f"nominal 1% (the mean over 20 keys, within two binomial standard errors; the rate of the one measurement "
+        f"key is shown first: one key's false positives are correlated across images that share codes); TPR >= {ATTACKED_TPR} at FPR 1% after JPEG quality 75 and after "
         f"regeneration through the tokenizer; class fidelity within {FIDELITY_BUDGET} of the clean images'. TPR "
         "columns read `p <= 0.01 / empirical` (the share of watermarked images with p <= 0.01, and the TPR at the "
         "threshold that lets 1% of the clean arm through); both must meet the target.",
         "",
         f"LBW options: {options_text}.",
         "",
-        "| model | TPR@1%, no attack | clean FPR (p <= 0.01) | TPR@1%, JPEG 75 | TPR@1%, regeneration | "
+        "| model | TPR@1%, no attack | clean FPR (p <= 0.01), this key / 20 keys | TPR@1%, JPEG 75 | TPR@1%, regeneration | "
         "class fidelity clean -> watermarked | FD vs real clean -> watermarked | targets met |",
         "|---|---|---|---|---|---|---|---|",
         *(claims_row(e) for e in evaluations),
@@ -117,7 +120,7 @@ def tuning_section(tuned) -> list[str]:
 
 
 def docs_section(evaluations, options_text: str, setup: str, tuned=()) -> str:
-    from arctl_lbw.report import markdown, tables
+    from arctl_lbw.report import calibration, markdown, tables
 
     lines = [
         DOCS_HEADING,
@@ -135,6 +138,7 @@ def docs_section(evaluations, options_text: str, setup: str, tuned=()) -> str:
         lines += [f"### {evaluation.model}", ""]
         for title, header, rows in tables(evaluation):
             lines += [f"{title}:", "", markdown(header, rows), ""]
+        lines += [f"Calibration: {calibration(evaluation)}.", ""]
         lines += [f"![ROC of LBW on {evaluation.model}](lbw-roc-{evaluation.model}.png)", ""]
     return "\n".join(lines + tuning_section(list(tuned))) + "\n"
 

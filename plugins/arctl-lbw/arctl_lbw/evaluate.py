@@ -23,11 +23,13 @@ from arctl.tokenizers import load_tokenizer, to_tensor
 from arctl.watermark import Detection, build_watermark
 from arctl_lbw.attacks import ATTACKS, AttackContext, stored
 from arctl_lbw.detect import counted_scales, detect_tokens, parse_scales
+from arctl_lbw.green import GreenLists
 from arctl_lbw.quality import is_shapes_model, shapes_quality
 from arctl_lbw.roc import auc, roc_points, score, share_at_most, tpr_at_empirical_fpr
 
 FPRS = (0.01, 0.001)
 ENCODE_BATCH = 32
+CALIBRATION_KEYS = 20
 
 
 @dataclass
@@ -63,6 +65,7 @@ class Evaluation:
     counted_scales: list[int]
     attacks: dict[str, Rates]
     green_share: dict[str, tuple[float, float]]  # attack -> (watermarked, clean) share of codes on the image's list
+    clean_fpr_over_keys: dict[float, float]  # unattacked clean images with p <= fpr, mean over CALIBRATION_KEYS keys
     scales: dict[str, dict[str, Rates]]  # attack -> selection ("all", "3", "4:") -> rates; multi-scale only
     green_share_by_scale: dict[str, dict[str, float]]  # attack -> selection -> the watermarked arm's green share
     quality: dict[str, float] | None
@@ -123,6 +126,23 @@ def own_green_share(ids: torch.Tensor, scales: torch.Tensor, lists, own: torch.T
     return round(float(torch.stack([masks[i, row.unique()].float().mean() for i, row in enumerate(ids[:, keep])]).mean()), 4)
 
 
+def clean_fpr_over_keys(ids: torch.Tensor, scales: torch.Tensor, key: WatermarkKey, lists, selection,
+                        keys: int = CALIBRATION_KEYS) -> dict[float, float]:
+    """Share of clean images with p <= fpr, averaged over ``keys`` other keys (derived from ``key``).
+
+    The p-values are exact for a key drawn independently of the image, i.e. on average over keys. One fixed key's
+    lists meet every image, and images share codes (backgrounds, a class's coarse tokens), so one key's false
+    positives are correlated across images: its observed rate scatters more than a binomial around the mean."""
+    totals = dict.fromkeys(FPRS, 0.0)
+    for index in range(keys):
+        other = GreenLists(WatermarkKey(key.derive(f"arctl-lbw/calibration/{index}")), lists.vocab_size, lists.gamma,
+                           lists.pool)
+        p_values = [d.p_value for d in detect_tokens(ids, scales, other, selection)]
+        for fpr in FPRS:
+            totals[fpr] += share_at_most(p_values, fpr) / keys
+    return {fpr: round(total, 5) for fpr, total in totals.items()}
+
+
 def measure(arms, lists, selection) -> tuple[Rates, list[tuple[float, float]], dict[str, Rates]]:
     """(rates, ROC points, rates by scale selection when the tokenizer has several scales) for the (ids, scales)
     of the watermarked and the clean arm."""
@@ -164,6 +184,8 @@ def evaluate(manager, model: str, key: WatermarkKey, options: Mapping[str, Any],
         arms = [encode(tokenizer, stored(ATTACKS[name](images, context)), device) for images in (marked, clean)]
         results[name], curves[name], per_scale = measure(arms, lists, selection)
         green_share[name] = tuple(own_green_share(ids, scales, lists, own, selection) for ids, scales in arms)
+        if name == "none":
+            calibration = clean_fpr_over_keys(*arms[1], key, lists, selection)
         if per_scale:
             by_scale[name] = per_scale
             (marked_ids, scales), _ = arms
@@ -185,6 +207,7 @@ def evaluate(manager, model: str, key: WatermarkKey, options: Mapping[str, Any],
         model=model, num=num, seed=seed, key=key.fingerprint, options=dict(watermark.options),
         sampling={**asdict(settings.sampling), **settings.options()}, num_scales=num_scales,
         counted_scales=counted_scales(selection, num_scales),
-        attacks=results, green_share=green_share, scales=by_scale,
+        attacks=results, green_share=green_share,
+        clean_fpr_over_keys=calibration, scales=by_scale,
         green_share_by_scale=green_by_scale, quality=quality, notes=notes, curves=curves,
     )

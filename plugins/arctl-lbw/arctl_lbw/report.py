@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from arctl_lbw.evaluate import Evaluation, Rates
+from arctl_lbw.evaluate import CALIBRATION_KEYS, Evaluation, Rates
 
 # "empirical": threshold from the clean arm's scores; "p<=": the nominal rate, flagged when p <= alpha
 ATTACK_HEADER = ("attack", "AUC", "TPR@1% empirical", "TPR@0.1% empirical", "TPR p<=0.01", "TPR p<=0.001",
@@ -76,6 +76,7 @@ def print_tables(evaluation: Evaluation, console) -> None:
             table.add_row(*row)
         console.print(table)
     console.print(summary(evaluation), markup=False, highlight=False)
+    console.print(f"calibration: {calibration(evaluation)}", markup=False, highlight=False)
     for note in evaluation.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
 
@@ -85,3 +86,9 @@ def summary(evaluation: Evaluation) -> str:
     return (f"{evaluation.model}: {evaluation.num} clean and {evaluation.num} watermarked images, seed "
             f"{evaluation.seed}, key {evaluation.key}; LBW {options}; counted scales "
             f"{evaluation.counted_scales} of {evaluation.num_scales}")
+
+
+def calibration(evaluation: Evaluation) -> str:
+    rates = " / ".join(f"{rate:.4f}" for rate in evaluation.clean_fpr_over_keys.values())
+    alphas = " / ".join(f"{fpr:g}" for fpr in evaluation.clean_fpr_over_keys)
+    return f"unattacked clean images with p <= {alphas}, mean over {CALIBRATION_KEYS} other keys: {rates}"

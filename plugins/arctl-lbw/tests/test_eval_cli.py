@@ -22,6 +22,7 @@ def test_json_report_on_a_single_scale_tokenizer(arctl_cli, manager, key_file):
     none = report["attacks"]["none"]
     assert none["tpr_nominal"]["0.01"] == 1.0 and none["auc"] == 1.0  # a hard mark on a transparent tokenizer
     assert set(none) == {"auc", "tpr_empirical", "tpr_nominal", "clean_fpr_nominal"}
+    assert set(report["clean_fpr_over_keys"]) == {"0.01", "0.001"}
     marked_share, clean_share = report["green_share"]["none"]
     assert marked_share == 1.0 and clean_share < 0.6  # every recovered code is on the image's own list
     assert report["key"] == load_key(key_file).fingerprint and report["num"] == 6 and report["num_scales"] == 1
@@ -38,6 +39,7 @@ def test_table_roc_and_scale_breakdown_on_vars_pyramid(arctl_cli, manager, tmp_p
         assert any(line.split("│")[1].strip() == name for line in result.stdout.splitlines() if "│" in line), name
     assert "TPR at p <= 0.01 by counted scales" in result.stdout and "3:" in result.stdout  # runs 1: .. 3:
     assert "Green share of the watermarked images on their own list, by counted scales" in result.stdout
+    assert "calibration: unattacked clean images with p <= 0.01 / 0.001, mean over 20 other keys" in result.stdout
     assert "fresh random key" in result.stderr and f"wrote {roc}" in result.stderr
     assert Image.open(roc).format == "PNG"
 
