@@ -3,14 +3,15 @@ claim can be measured) offline on a CPU. Registration only here (no torch)."""
 
 import arctl
 from arctl import CommandSpec
-from arctl_shapes.zoo import var_shapes_generator
+from arctl_shapes.zoo import zoo_generators
 
 __version__ = "0.1.0"
 
 
 @arctl.hookimpl
 def register_generators(register):
-    register(var_shapes_generator())
+    for spec in zoo_generators():
+        register(spec)
 
 
 @arctl.hookimpl

@@ -1,8 +1,15 @@
 """Architectures of the shapes zoo (torch-free: registration reads them). 64 px images, 8x8 token grids."""
 
 VAR_PATCH_NUMS = [1, 2, 3, 4, 6, 8]
-VAR_VAE = {"vocab_size": 512, "z_channels": 8, "ch": 32, "ch_mult": [1, 1, 2, 2], "num_res_blocks": 1,
+VAR_VAE = {"vocab_size": 1024, "z_channels": 16, "ch": 32, "ch_mult": [1, 2, 4, 4], "num_res_blocks": 1,
            "using_znorm": False, "quant_conv_ks": 3, "quant_resi": 0.5, "share_quant_resi": 4, "beta": 0.25,
            "v_patch_nums": VAR_PATCH_NUMS}
 VAR = {"num_classes": 10, "depth": 6, "embed_dim": 128, "num_heads": 4, "mlp_ratio": 4.0, "norm_eps": 1e-6,
        "shared_aln": False, "attn_l2_norm": True, "patch_nums": VAR_PATCH_NUMS}
+
+# LlamaGen's VQ at 8x downsampling (4 levels) and a small GPT over its 8x8 grid; NAR reuses both the tokenizer
+# and the GPT shape (its extra block and head come from the NAR class itself).
+LLAMAGEN_VQ = {"codebook_size": 1024, "codebook_embed_dim": 8, "codebook_l2_norm": True,
+               "encoder_ch_mult": [1, 2, 2, 4], "decoder_ch_mult": [1, 2, 2, 4], "z_channels": 64, "ch": 32}
+LLAMAGEN_GPT = {"dim": 128, "n_layer": 6, "n_head": 4, "num_classes": 10, "vocab_size": 1024, "cls_token_num": 1,
+                "block_size": 64}

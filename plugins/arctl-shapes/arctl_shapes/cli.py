@@ -59,6 +59,7 @@ def shapes_app() -> typer.Typer:
         num: Annotated[int, typer.Option(min=10, help="Images per model (rounded up to a multiple of 10 classes).")] = 200,
         seed: Annotated[int, typer.Option(min=0, help="Seed of the generated images.")] = 0,
         cfg: Annotated[Optional[float], typer.Option(help="Guidance, in the model's own meaning.")] = None,
+        cfg_schedule: Annotated[Optional[str], typer.Option(help="Guidance schedule (constant, linear, ...).")] = None,
         top_k: Annotated[Optional[int], typer.Option(min=0, help="Top-k (0: off).")] = None,
         top_p: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Top-p (1: off).")] = None,
         temperature: Annotated[Optional[float], typer.Option(help="Temperature (> 0).")] = None,
@@ -74,7 +75,7 @@ def shapes_app() -> typer.Typer:
         from arctl_shapes.evaluate import evaluate, ratios
 
         manager = plugin_manager(ctx)
-        sampling = {k: v for k, v in {"cfg": cfg, "top_k": top_k, "top_p": top_p, "temperature": temperature,
+        sampling = {k: v for k, v in {"cfg": cfg, "cfg_schedule": cfg_schedule, "top_k": top_k, "top_p": top_p, "temperature": temperature,
                                       "sampler": sampler}.items() if v is not None}
         sampling["options"] = split_assignments(option or [])
         rows = [evaluate(manager, name, num=num, seed=seed, device=device, sampling=sampling)

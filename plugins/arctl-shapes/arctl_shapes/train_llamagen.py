@@ -19,7 +19,7 @@ RESTART_EVERY = 100  # steps between dead-code restarts
 
 RECIPE = {"seed": 0, "images": 20_000, "vq_steps": 1000, "vq_batch": 16, "vq_lr": 1e-3,
           "vq_refine_steps": 1500, "vq_refine_lr": 5e-4,
-          "gpt_steps": 3000, "gpt_batch": 48, "gpt_lr": 1e-3, "class_dropout_prob": 0.1}
+          "gpt_steps": 2000, "gpt_batch": 48, "gpt_lr": 1e-3, "class_dropout_prob": 0.1}
 
 
 def train_vq(images: torch.Tensor, recipe: dict, progress: Progress, out_dir: Path | None = None, vq=None,

@@ -4,9 +4,11 @@ import dataclasses
 from pathlib import Path
 
 from arctl import Checkpoint, SamplingDefaults, WeightFile
-from arctl_shapes.architectures import VAR, VAR_VAE
-from arctl_var import VAR_GENERATOR
+from arctl_llamagen import LLAMAGEN_GENERATOR
+from arctl_nar import NAR_GENERATOR
+from arctl_shapes.architectures import LLAMAGEN_GPT, LLAMAGEN_VQ, VAR, VAR_VAE
 from arctl_shapes.world import NUM_CLASSES
+from arctl_var import VAR_GENERATOR
 
 ZOO = Path(__file__).parent / "zoo"
 
@@ -22,11 +24,34 @@ VAR_SHAPES = Checkpoint(
     config={"var": VAR, "vae": VAR_VAE, "resolution": 64},
     default=True,
 )
+LLAMAGEN_VQ_FILE = shipped("llamagen-shapes", "vq.safetensors")
+LLAMAGEN_SHAPES = Checkpoint(
+    "llamagen-shapes",
+    "LlamaGen (raster GPT) trained on the shapes world (64 px, 8x8 tokens, 10 classes)",
+    files={"model": shipped("llamagen-shapes", "gpt.safetensors"), "vq": LLAMAGEN_VQ_FILE},
+    config={"gpt": LLAMAGEN_GPT, "vq": LLAMAGEN_VQ, "image_size": 64},
+)
+NAR_SHAPES = Checkpoint(
+    "nar-shapes",
+    "NAR trained on the shapes world with llamagen-shapes' tokenizer (64 px, 8x8 tokens, 15 passes)",
+    files={"model": shipped("nar-shapes", "nar.safetensors"), "vq": LLAMAGEN_VQ_FILE},
+    config={"gpt": LLAMAGEN_GPT, "vq": LLAMAGEN_VQ, "image_size": 64},
+)
 
 
-def var_shapes_generator():
-    return dataclasses.replace(
-        VAR_GENERATOR, name="var-shapes", description="VAR on the shapes world (class-conditional, 10 classes).",
-        checkpoints=(VAR_SHAPES,), num_classes=NUM_CLASSES, batch_size=32,
-        sampling=SamplingDefaults(cfg=3.0, cfg_schedule="linear", top_k=0, top_p=1.0),
-    )
+def zoo_generator(base, checkpoint: Checkpoint, description: str, sampling: SamplingDefaults):
+    """A shapes-world variant of a plugin's generator: same code, the zoo checkpoint, 10 classes."""
+    return dataclasses.replace(base, name=checkpoint.name, description=description, checkpoints=(checkpoint,),
+                               num_classes=NUM_CLASSES, batch_size=32, sampling=sampling)
+
+
+def zoo_generators() -> list:
+    # sampling defaults: the best class fidelity / FD of a sweep over cfg and top-k (docs/shapes.md)
+    return [
+        zoo_generator(VAR_GENERATOR, VAR_SHAPES, "VAR on the shapes world (class-conditional, 10 classes).",
+                      SamplingDefaults(cfg=3.0, cfg_schedule="linear", top_k=50, top_p=1.0)),
+        zoo_generator(LLAMAGEN_GENERATOR, LLAMAGEN_SHAPES, "LlamaGen on the shapes world (class-conditional, 10 classes).",
+                      SamplingDefaults(cfg=2.0, cfg_schedule="constant", top_k=0, top_p=1.0)),
+        zoo_generator(NAR_GENERATOR, NAR_SHAPES, "NAR on the shapes world (class-conditional, 10 classes).",
+                      SamplingDefaults(cfg=2.0, cfg_schedule="constant", top_k=50, top_p=1.0)),
+    ]
