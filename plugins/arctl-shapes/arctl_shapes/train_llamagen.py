@@ -19,7 +19,8 @@ RESTART_EVERY = 100  # steps between dead-code restarts
 
 RECIPE = {"seed": 0, "images": 20_000, "vq_steps": 1000, "vq_batch": 16, "vq_lr": 1e-3,
           "vq_refine_steps": 1500, "vq_refine_lr": 5e-4,
-          "gpt_steps": 2000, "gpt_batch": 48, "gpt_lr": 1e-3, "class_dropout_prob": 0.1}
+          "gpt_steps": 2000, "gpt_batch": 48, "gpt_lr": 1e-3, "gpt_refine_steps": 4000, "gpt_refine_lr": 7e-4,
+          "class_dropout_prob": 0.1}
 
 
 def train_vq(images: torch.Tensor, recipe: dict, progress: Progress, out_dir: Path | None = None, vq=None,
@@ -61,7 +62,8 @@ def tokenize(vq, images: torch.Tensor, chunk: int = 500) -> torch.Tensor:
 def train_token_model(model, name: str, tokens: torch.Tensor, labels: torch.Tensor,
                       logits_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], recipe: dict, prefix: str,
                       progress: Progress, out_dir: Path | None = None) -> list[float]:
-    """Cross-entropy training of a token model: ``logits_of(tokens, labels)`` -> [B, N, V] predicting ``tokens``."""
+    """Cross-entropy training of a token model, ``logits_of(tokens, labels)`` -> [B, N, V] predicting ``tokens``,
+    through the recipe's stages (the main run, then a refinement with a fresh optimiser)."""
     def loss_of(batch):
         logits = logits_of(tokens[batch], labels[batch])
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[batch].reshape(-1))
@@ -70,9 +72,12 @@ def train_token_model(model, name: str, tokens: torch.Tensor, labels: torch.Tens
         if out_dir is not None:
             save_partial(out_dir, name, model, step)
 
-    return optimise(model, loss_of, batches(len(tokens), recipe[f"{prefix}_batch"], recipe["seed"] + 1),
-                    steps=recipe[f"{prefix}_steps"], lr=recipe[f"{prefix}_lr"], weight_decay=0.05,
-                    progress=progress, every=checkpoint, every_steps=CHECKPOINT_EVERY)
+    losses = []
+    for stage, (steps, lr) in enumerate(stages(recipe, prefix)):
+        losses += optimise(model, loss_of, batches(len(tokens), recipe[f"{prefix}_batch"], recipe["seed"] + 1 + 10 * stage),
+                           steps=steps, lr=lr, weight_decay=0.05, progress=progress, every=checkpoint,
+                           every_steps=CHECKPOINT_EVERY)
+    return losses
 
 
 def train_gpt(tokens: torch.Tensor, labels: torch.Tensor, recipe: dict, progress: Progress,

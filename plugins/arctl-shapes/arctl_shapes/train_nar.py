@@ -16,7 +16,8 @@ from arctl_shapes.zoo import ZOO
 SHIPPED_VQ = "shipped"  # the llamagen-shapes tokenizer in this package; any other value is a file path
 
 RECIPE = {"seed": 0, "images": 20_000, "vq": SHIPPED_VQ,
-          "nar_steps": 2000, "nar_batch": 48, "nar_lr": 1e-3, "class_dropout_prob": 0.1}
+          "nar_steps": 2000, "nar_batch": 48, "nar_lr": 1e-3, "nar_refine_steps": 4000, "nar_refine_lr": 7e-4,
+          "class_dropout_prob": 0.1}
 
 
 def load_vq(path: str):

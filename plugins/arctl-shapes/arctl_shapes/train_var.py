@@ -18,7 +18,8 @@ RESTART_EVERY = 100  # steps between dead-code restarts
 
 RECIPE = {"seed": 0, "images": 20_000, "vae_steps": 1000, "vae_batch": 16, "vae_lr": 1e-3,
           "vae_refine_steps": 1500, "vae_refine_lr": 5e-4,
-          "var_steps": 2500, "var_batch": 32, "var_lr": 2e-3, "cond_drop_rate": 0.1}
+          "var_steps": 2500, "var_batch": 32, "var_lr": 2e-3, "var_refine_steps": 3000, "var_refine_lr": 1e-3,
+          "cond_drop_rate": 0.1}
 
 
 def train_vqvae(images: torch.Tensor, recipe: dict, progress: Progress, out_dir: Path | None = None,
@@ -77,9 +78,11 @@ def train_var(images: torch.Tensor, labels: torch.Tensor, vqvae, recipe: dict, p
         if out_dir is not None:
             save_partial(out_dir, "var", var, step)
 
-    losses = optimise(var, loss_of, batches(len(images), recipe["var_batch"], recipe["seed"] + 1),
-                      steps=recipe["var_steps"], lr=recipe["var_lr"], weight_decay=0.05, progress=progress,
-                      every=checkpoint, every_steps=CHECKPOINT_EVERY)
+    losses = []
+    for stage, (steps, lr) in enumerate(stages(recipe, "var")):
+        losses += optimise(var, loss_of, batches(len(images), recipe["var_batch"], recipe["seed"] + 1 + 10 * stage),
+                           steps=steps, lr=lr, weight_decay=0.05, progress=progress, every=checkpoint,
+                           every_steps=CHECKPOINT_EVERY)
     return var, losses
 
 

@@ -16,7 +16,8 @@ def mean(values):
 def test_var_recipe_steps_reduce_both_losses(tmp_path):
     torch.manual_seed(0)
     images, labels = training_images(128)
-    recipe = {**train_var.RECIPE, "vae_steps": 8, "vae_refine_steps": 8, "vae_batch": 8, "var_steps": 20, "var_batch": 16}
+    recipe = {**train_var.RECIPE, "vae_steps": 8, "vae_refine_steps": 8, "vae_batch": 8, "var_steps": 12, "var_refine_steps": 8,
+              "var_batch": 16}
     vqvae, vae_losses = train_var.train_vqvae(images, recipe, lambda *a: None, tmp_path)
     assert mean(vae_losses[-4:]) < 0.8 * mean(vae_losses[:4])
     var, var_losses = train_var.train_var(images, labels, vqvae, recipe, lambda *a: None, tmp_path)
@@ -25,8 +26,8 @@ def test_var_recipe_steps_reduce_both_losses(tmp_path):
 
 def test_llamagen_and_nar_recipe_steps_reduce_their_losses(tmp_path):
     images, labels = training_images(128)
-    recipe = {**train_llamagen.RECIPE, **train_nar.RECIPE, "vq_steps": 8, "vq_refine_steps": 8, "vq_batch": 8, "gpt_steps": 20,
-              "gpt_batch": 16, "nar_steps": 20, "nar_batch": 16}
+    recipe = {**train_llamagen.RECIPE, **train_nar.RECIPE, "vq_steps": 8, "vq_refine_steps": 8, "vq_batch": 8, "gpt_steps": 12,
+              "gpt_refine_steps": 8, "gpt_batch": 16, "nar_steps": 12, "nar_refine_steps": 8, "nar_batch": 16}
     vq, vq_losses = train_llamagen.train_vq(images, recipe, lambda *a: None, tmp_path)
     assert mean(vq_losses[-4:]) < 0.8 * mean(vq_losses[:4])
     tokens = train_llamagen.tokenize(vq, images)
