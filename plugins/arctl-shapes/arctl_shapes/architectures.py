@@ -13,3 +13,12 @@ LLAMAGEN_VQ = {"codebook_size": 1024, "codebook_embed_dim": 8, "codebook_l2_norm
                "encoder_ch_mult": [1, 2, 2, 4], "decoder_ch_mult": [1, 2, 2, 4], "z_channels": 64, "ch": 32}
 LLAMAGEN_GPT = {"dim": 128, "n_layer": 6, "n_head": 4, "num_classes": 10, "vocab_size": 1024, "cls_token_num": 1,
                 "block_size": 64}
+
+# MAR's KL VAE at 8x downsampling (4 levels: 64 px -> an 8x8 grid of 8-channel continuous tokens) and a small MAR
+# over it. The buffer holds only the class embedding, so 8 positions do (the official 64 serve 256 tokens); no
+# dropout, since the model sees each image only a few times in the CPU budget.
+MAR_VAE = {"embed_dim": 8, "ch_mult": [1, 1, 1, 2], "ch": 32, "num_res_blocks": 1, "resolution": 64}
+MAR = {"img_size": 64, "vae_stride": 8, "patch_size": 1, "vae_embed_dim": 8, "class_num": 10, "buffer_size": 8,
+       "mlp_ratio": 4.0, "mask_ratio_min": 0.7, "label_drop_prob": 0.1, "attn_dropout": 0.0, "proj_dropout": 0.0,
+       "diffusion_batch_mul": 4, "encoder_embed_dim": 128, "encoder_depth": 2, "encoder_num_heads": 4,
+       "decoder_embed_dim": 128, "decoder_depth": 2, "decoder_num_heads": 4, "diffloss_d": 3, "diffloss_w": 128}

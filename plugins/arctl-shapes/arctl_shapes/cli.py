@@ -7,8 +7,9 @@ import typer
 
 from arctl.errors import UsageError
 
-FAMILIES = ("var", "llamagen", "nar", "judge")
-RECIPE_MODULES = {"var": "arctl_shapes.train_var", "llamagen": "arctl_shapes.train_llamagen", "nar": "arctl_shapes.train_nar"}
+FAMILIES = ("var", "llamagen", "nar", "mar", "judge")
+RECIPE_MODULES = {"var": "arctl_shapes.train_var", "llamagen": "arctl_shapes.train_llamagen",
+                  "nar": "arctl_shapes.train_nar", "mar": "arctl_shapes.train_mar"}
 
 
 def shapes_app() -> typer.Typer:

@@ -54,8 +54,10 @@ def optimise(
     progress: Progress = lambda step, steps, loss: None,
     every: Callable[[int], None] | None = None,
     every_steps: int = 0,
+    after_step: Callable[[], None] | None = None,
 ) -> list[float]:
-    """AdamW with warm-up and cosine decay; returns the loss of every step."""
+    """AdamW with warm-up and cosine decay; returns the loss of every step. ``after_step`` runs after every
+    optimiser step (e.g. an EMA update)."""
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
                                   weight_decay=weight_decay, betas=(0.9, 0.95))
     model.train()
@@ -69,6 +71,8 @@ def optimise(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
         optimizer.step()
+        if after_step is not None:
+            after_step()
         losses.append(loss.item())
         progress(step + 1, steps, losses[-1])
         if every is not None and every_steps and (step + 1) % every_steps == 0 and step + 1 < steps:
@@ -127,6 +131,15 @@ def save_partial(directory: Path, name: str, model: torch.nn.Module, step: int) 
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write(directory / f"partial-{name}.safetensors",
                  lambda tmp: save_file(state, str(tmp), metadata={"step": str(step)}))
+
+
+def partial_checkpoints(directory: Path | None, name: str, model: torch.nn.Module) -> Callable[[int], None]:
+    """An ``every`` callback for ``optimise`` that saves ``model`` with save_partial (nothing without a directory)."""
+    def checkpoint(step: int) -> None:
+        if directory is not None:
+            save_partial(directory, name, model, step)
+
+    return checkpoint
 
 
 def save_weights(directory: Path, weights: dict[str, dict[str, torch.Tensor]], dtype: torch.dtype = torch.float16) -> None:

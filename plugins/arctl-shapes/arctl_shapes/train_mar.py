@@ -1,0 +1,127 @@
+"""The mar-shapes recipe: MAR's KL VAE at 8x downsampling (an 8x8 grid of continuous 8-channel tokens), then a
+small MAR with its diffusion head on the VAE's scaled latents, both built from arctl-mar's public classes and
+saved as the local repository zoo/mar-shapes (vae.safetensors, mar.safetensors, and config.json, which also
+records the latent scale the generator needs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from arctl_shapes.architectures import MAR, MAR_VAE
+from arctl_shapes.training import (Progress, Timer, batches, optimise, partial_checkpoints, reconstruction_loss,
+                                   save_repo, save_weights, stages, summary, training_images)
+
+CHECKPOINT_EVERY = 200
+
+# step counts fit the CPU budget (one thread: 0.6 s per VAE step, 0.65 s per MAR step)
+RECIPE = {"seed": 0, "images": 20_000, "vae_steps": 1200, "vae_batch": 16, "vae_lr": 1e-3,
+          "vae_refine_steps": 1100, "vae_refine_lr": 5e-4, "kl_weight": 1e-4,
+          "mar_steps": 3000, "mar_batch": 64, "mar_lr": 1e-3, "ema_decay": 0.999}
+
+
+def kl_divergence(posterior) -> torch.Tensor:
+    """KL(q(z | x) || N(0, 1)), averaged over latent elements (the reconstruction loss is a mean too)."""
+    return 0.5 * (posterior.mean**2 + posterior.logvar.exp() - 1 - posterior.logvar).mean()
+
+
+def train_vae(images: torch.Tensor, recipe: dict, progress: Progress, out_dir: Path | None = None):
+    """The KL autoencoder through its stages, decoding a sample of the posterior (so the decoder learns to
+    tolerate latents a little off the encoder's mean, as MAR's will be)."""
+    from arctl_mar.vae import AutoencoderKL
+
+    torch.manual_seed(recipe["seed"])
+    vae = AutoencoderKL(**MAR_VAE)
+    pixels = images * 2 - 1
+
+    def loss_of(batch):
+        x = pixels[batch]
+        posterior = vae.encode(x)
+        return reconstruction_loss(vae.decode(posterior.sample()), x) + recipe["kl_weight"] * kl_divergence(posterior)
+
+    losses = []
+    for stage, (steps, lr) in enumerate(stages(recipe, "vae")):
+        losses += optimise(vae, loss_of, batches(len(images), recipe["vae_batch"], recipe["seed"] + 10 * stage),
+                           steps=steps, lr=lr, progress=progress, every=partial_checkpoints(out_dir, "vae", vae),
+                           every_steps=CHECKPOINT_EVERY)
+    vae.requires_grad_(False)
+    return vae, losses
+
+
+@torch.no_grad()
+def encode(vae, images: torch.Tensor, chunk: int = 250):
+    """The posterior of every training image (the VAE is frozen: encoded once; MAR draws from it at every step)."""
+    from arctl_mar.vae import DiagonalGaussian
+
+    parts = [vae.encode(images[i : i + chunk] * 2 - 1) for i in range(0, len(images), chunk)]
+    return DiagonalGaussian(torch.cat([p.mean for p in parts]), torch.cat([p.logvar for p in parts]))
+
+
+def measure_latent_scale(posterior, seed: int) -> float:
+    """1 / std of sampled training latents, so that MAR models tokens of about unit variance (the role of MAR's
+    0.2325 for KL-16); rounded, and the rounded value is the one training uses."""
+    return round(1.0 / posterior.sample(torch.Generator().manual_seed(seed)).std().item(), 4)
+
+
+class EMA:
+    """An exponential moving average of a model's weights: the copy a diffusion model is sampled with (MAR
+    evaluates its EMA). The decay ramps up as (1 + n) / (10 + n), so that in a short run the random initial
+    weights fade out instead of weighing on the average."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.model, self.decay, self.updates = model, decay, 0
+        self.average = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for k, v in self.model.state_dict().items():
+            self.average[k].lerp_(v, 1 - decay)
+
+
+def train_mar(posterior, labels: torch.Tensor, latent_scale: float, recipe: dict, progress: Progress,
+              out_dir: Path | None = None):
+    """MAR's own training forward (random masking, class dropout, diffusion loss on the masked tokens) on fresh
+    posterior samples of the training latents; returns the EMA weights in a MAR and the loss of every step."""
+    from arctl_mar.model import MAR as MARModel
+    from arctl_mar.vae import DiagonalGaussian
+
+    torch.manual_seed(recipe["seed"])
+    mar = MARModel(**MAR)
+    ema = EMA(mar, recipe["ema_decay"])
+
+    def loss_of(batch):
+        latents = DiagonalGaussian(posterior.mean[batch], posterior.logvar[batch]).sample() * latent_scale
+        return mar(latents, labels[batch])
+
+    losses = optimise(mar, loss_of, batches(len(labels), recipe["mar_batch"], recipe["seed"] + 1),
+                      steps=recipe["mar_steps"], lr=recipe["mar_lr"], weight_decay=0.02, progress=progress,
+                      every=partial_checkpoints(out_dir, "mar", mar), every_steps=CHECKPOINT_EVERY,
+                      after_step=ema.update)
+    mar.load_state_dict(ema.average)
+    return mar.requires_grad_(False), losses
+
+
+def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda step, steps, loss: None) -> dict:
+    """Run the whole recipe and write out_dir/{vae.safetensors, mar.safetensors, config.json}; returns the record."""
+    recipe = {**RECIPE, **(recipe or {})}
+    timer = Timer()
+    images, labels = training_images(recipe["images"])
+    vae, vae_losses = train_vae(images, recipe, progress, out_dir)
+    save_weights(out_dir, {"vae.safetensors": vae.state_dict()})
+    vae_seconds = timer.seconds
+    posterior = encode(vae, images)
+    del images  # MAR trains on the latents only
+    latent_scale = measure_latent_scale(posterior, recipe["seed"])
+    mar, mar_losses = train_mar(posterior, labels, latent_scale, recipe, progress, out_dir)
+    record = {
+        "family": "mar", "vae": MAR_VAE, "mar": MAR, "latent_scale": latent_scale, "recipe": recipe,
+        "resolution": 64, "vae_loss": summary(vae_losses), "mar_loss": summary(mar_losses),
+        "seconds": {"vae": vae_seconds, "total": timer.seconds}, "threads": torch.get_num_threads(),
+    }
+    save_repo(out_dir, {"vae.safetensors": vae.state_dict(), "mar.safetensors": mar.state_dict()}, record)
+    for stage in ("vae", "mar"):
+        (out_dir / f"partial-{stage}.safetensors").unlink(missing_ok=True)
+    return record
