@@ -1,12 +1,14 @@
 """The shipped zoo: local Hub-style repositories inside this package, registered like any checkpoint."""
 
 import dataclasses
+import json
 from pathlib import Path
 
 from arctl import Checkpoint, SamplingDefaults, WeightFile
 from arctl_llamagen import LLAMAGEN_GENERATOR
+from arctl_mar import MAR_GENERATOR
 from arctl_nar import NAR_GENERATOR
-from arctl_shapes.architectures import LLAMAGEN_GPT, LLAMAGEN_VQ, VAR, VAR_VAE
+from arctl_shapes.architectures import LLAMAGEN_GPT, LLAMAGEN_VQ, MAR, MAR_VAE, VAR, VAR_VAE
 from arctl_shapes.world import NUM_CLASSES
 from arctl_var import VAR_GENERATOR
 
@@ -38,6 +40,15 @@ NAR_SHAPES = Checkpoint(
     config={"gpt": LLAMAGEN_GPT, "vq": LLAMAGEN_VQ, "image_size": 64},
 )
 
+MAR_SHAPES = Checkpoint(
+    "mar-shapes",
+    "MAR (masked autoregression with a diffusion head) trained on the shapes world (64 px, 8x8 continuous tokens)",
+    files={"model": shipped("mar-shapes", "mar.safetensors"), "vae": shipped("mar-shapes", "vae.safetensors")},
+    # the latent scale is measured by the recipe on the trained VAE, so it is read from the record beside the weights
+    config={"mar": MAR, "vae": MAR_VAE,
+            "latent_scale": json.loads((ZOO / "mar-shapes" / "config.json").read_text())["latent_scale"]},
+)
+
 
 def zoo_generator(base, checkpoint: Checkpoint, description: str, sampling: SamplingDefaults):
     """A shapes-world variant of a plugin's generator: same code, the zoo checkpoint, 10 classes."""
@@ -54,4 +65,8 @@ def zoo_generators() -> list:
                       SamplingDefaults(cfg=2.0, cfg_schedule="constant", top_k=0, top_p=1.0, temperature=0.9)),
         zoo_generator(NAR_GENERATOR, NAR_SHAPES, "NAR on the shapes world (class-conditional, 10 classes).",
                       SamplingDefaults(cfg=2.0, cfg_schedule="constant", top_k=0, top_p=1.0, temperature=0.9)),
+        # DiSA by default: MAR's own chain starts at t = 999, where a briefly trained head's error is amplified
+        # ~200x and the images are noise; DiSA's clip (t <= 950) avoids that step (docs/mar.md)
+        zoo_generator(MAR_GENERATOR, MAR_SHAPES, "MAR on the shapes world (class-conditional, 10 classes).",
+                      SamplingDefaults(cfg=3.0, cfg_schedule="mask-linear", temperature=0.8, sampler="disa")),
     ]

@@ -59,7 +59,8 @@ def test_zoo_repositories_are_shipped_small_and_share_one_tokenizer():
     pm = zoo_manager()
     files = {name: pm.registry.model(name).checkpoint.files for name in ZOO}
     assert files["nar-shapes"]["vq"] == files["llamagen-shapes"]["vq"]
-    total = sum(p.stat().st_size for p in arctl_shapes.zoo.ZOO.rglob("*") if p.is_file())
+    # the three models and the judge; mar-shapes has a budget of its own (test_shapes_mar.py)
+    total = sum(p.stat().st_size for p in arctl_shapes.zoo.ZOO.rglob("*") if p.is_file() and "mar-shapes" not in p.parts)
     assert total < 30 * 2**20
     for name in ZOO:
         record = json.loads((arctl_shapes.zoo.ZOO / name / "config.json").read_text())
