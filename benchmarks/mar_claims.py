@@ -4,7 +4,7 @@ in one process, judged by the shapes-world judge.
 
 The baseline is 100 steps with DiSA's timestep clip (t <= 950), so that the two rows differ only in the step
 counts: MAR's own chain from t = 999 (the multinomial sampler, also measured) turns mar-shapes' images into
-noise, because the first step amplifies the head's noise-prediction error about 200 times (docs/mar.md).
+noise, because the first step amplifies the head's noise-prediction error 316 times (docs/mar.md).
 
     python benchmarks/mar_claims.py [--num 200] [--threads 2]
 """

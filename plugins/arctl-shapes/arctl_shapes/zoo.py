@@ -66,7 +66,7 @@ def zoo_generators() -> list:
         zoo_generator(NAR_GENERATOR, NAR_SHAPES, "NAR on the shapes world (class-conditional, 10 classes).",
                       SamplingDefaults(cfg=2.0, cfg_schedule="constant", top_k=0, top_p=1.0, temperature=0.9)),
         # DiSA by default: MAR's own chain starts at t = 999, where a briefly trained head's error is amplified
-        # ~200x and the images are noise; DiSA's clip (t <= 950) avoids that step (docs/mar.md)
+        # ~300x and the images are noise; DiSA's clip (t <= 950) avoids that step (docs/mar.md)
         zoo_generator(MAR_GENERATOR, MAR_SHAPES, "MAR on the shapes world (class-conditional, 10 classes).",
                       SamplingDefaults(cfg=3.0, cfg_schedule="mask-linear", temperature=0.8, sampler="disa")),
     ]
