@@ -82,8 +82,9 @@ def optimise(
 
 
 def stages(recipe: dict, prefix: str) -> list[tuple[int, float]]:
-    """(steps, peak lr) of a tokenizer's training stages: the main run, then a refinement at a lower peak rate (a
-    second warm-up and cosine decay with a fresh optimiser), which settles codebook and decoder together."""
+    """(steps, peak lr) of a model's training stages: the main run, then a refinement at a lower peak rate (a
+    second warm-up and cosine decay with a fresh optimiser). For a tokenizer it settles codebook and decoder
+    together; for a transformer it is a second, longer descent from where the first one ended."""
     return [(recipe[f"{prefix}_steps"], recipe[f"{prefix}_lr"]),
             (recipe[f"{prefix}_refine_steps"], recipe[f"{prefix}_refine_lr"])]
 

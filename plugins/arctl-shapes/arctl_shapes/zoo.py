@@ -57,7 +57,7 @@ def zoo_generator(base, checkpoint: Checkpoint, description: str, sampling: Samp
 
 
 def zoo_generators() -> list:
-    # sampling defaults: the best class fidelity / FD of a sweep over cfg and top-k (docs/shapes.md)
+    # sampling defaults: the best class fidelity / FD of small sweeps over cfg, top-k and temperature (docs/shapes.md)
     return [
         zoo_generator(VAR_GENERATOR, VAR_SHAPES, "VAR on the shapes world (class-conditional, 10 classes).",
                       SamplingDefaults(cfg=3.0, cfg_schedule="linear", top_k=50, top_p=1.0)),
