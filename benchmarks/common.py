@@ -20,7 +20,8 @@ def machine(device: str) -> str:
     if cpuinfo.exists():
         cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
                     if line.startswith("model name")), cpu)
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    threads = torch.get_num_threads()
+    return f"{cpu}, {threads} thread{'s' if threads != 1 else ''}, torch {torch.__version__}"
 
 
 def time_calls(obj, method: str, acc) -> list[float]:
