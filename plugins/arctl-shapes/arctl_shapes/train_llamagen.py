@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from arctl_shapes.architectures import LLAMAGEN_GPT, LLAMAGEN_VQ
-from arctl_shapes.training import (CodeRestarts, Progress, Timer, batches, optimise, reconstruction_loss, save_partial,
-                                   save_repo, save_weights, stages, summary, training_images)
+from arctl_shapes.training import (CodeRestarts, Progress, Timer, batches, optimise, partial_checkpoints,
+                                   reconstruction_loss, save_partial, save_repo, save_weights, stages, summary,
+                                   training_images)
 
 CHECKPOINT_EVERY = 200
 RESTART_EVERY = 100  # steps between dead-code restarts
@@ -68,14 +69,11 @@ def train_token_model(model, name: str, tokens: torch.Tensor, labels: torch.Tens
         logits = logits_of(tokens[batch], labels[batch])
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[batch].reshape(-1))
 
-    def checkpoint(step):
-        if out_dir is not None:
-            save_partial(out_dir, name, model, step)
-
     losses = []
     for stage, (steps, lr) in enumerate(stages(recipe, prefix)):
         losses += optimise(model, loss_of, batches(len(tokens), recipe[f"{prefix}_batch"], recipe["seed"] + 1 + 10 * stage),
-                           steps=steps, lr=lr, weight_decay=0.05, progress=progress, every=checkpoint,
+                           steps=steps, lr=lr, weight_decay=0.05, progress=progress,
+                           every=partial_checkpoints(out_dir, name, model),
                            every_steps=CHECKPOINT_EVERY)
     return losses
 
@@ -109,6 +107,4 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
         "seconds": {"vq": vq_seconds, "total": timer.seconds}, "threads": torch.get_num_threads(),
     }
     save_repo(out_dir, {"vq.safetensors": vq.state_dict(), "gpt.safetensors": gpt.state_dict()}, record)
-    for stage in ("vq", "gpt"):
-        (out_dir / f"partial-{stage}.safetensors").unlink(missing_ok=True)
     return record

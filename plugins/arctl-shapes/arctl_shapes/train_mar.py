@@ -122,6 +122,4 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
         "seconds": {"vae": vae_seconds, "total": timer.seconds}, "threads": torch.get_num_threads(),
     }
     save_repo(out_dir, {"vae.safetensors": vae.state_dict(), "mar.safetensors": mar.state_dict()}, record)
-    for stage in ("vae", "mar"):
-        (out_dir / f"partial-{stage}.safetensors").unlink(missing_ok=True)
     return record

@@ -55,5 +55,4 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
         "threads": torch.get_num_threads(),
     }
     save_repo(out_dir, {"nar.safetensors": nar.state_dict()}, record)
-    (out_dir / "partial-nar.safetensors").unlink(missing_ok=True)
     return record

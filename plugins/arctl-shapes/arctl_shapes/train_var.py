@@ -10,8 +10,9 @@ import torch.nn.functional as F
 
 from arctl_shapes.architectures import VAR
 from arctl_shapes.architectures import VAR_VAE as VAE
-from arctl_shapes.training import (CodeRestarts, Progress, Timer, batches, optimise, reconstruction_loss, save_partial,
-                                   save_repo, save_weights, stages, summary, training_images)
+from arctl_shapes.training import (CodeRestarts, Progress, Timer, batches, optimise, partial_checkpoints,
+                                   reconstruction_loss, save_partial, save_repo, save_weights, stages, summary,
+                                   training_images)
 
 CHECKPOINT_EVERY = 200
 RESTART_EVERY = 100  # steps between dead-code restarts
@@ -74,14 +75,11 @@ def train_var(images: torch.Tensor, labels: torch.Tensor, vqvae, recipe: dict, p
         logits = var(labels[batch], inputs[batch])
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets[batch].reshape(-1))
 
-    def checkpoint(step):
-        if out_dir is not None:
-            save_partial(out_dir, "var", var, step)
-
     losses = []
     for stage, (steps, lr) in enumerate(stages(recipe, "var")):
         losses += optimise(var, loss_of, batches(len(images), recipe["var_batch"], recipe["seed"] + 1 + 10 * stage),
-                           steps=steps, lr=lr, weight_decay=0.05, progress=progress, every=checkpoint,
+                           steps=steps, lr=lr, weight_decay=0.05, progress=progress,
+                           every=partial_checkpoints(out_dir, "var", var),
                            every_steps=CHECKPOINT_EVERY)
     return var, losses
 
@@ -101,6 +99,4 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
         "seconds": {"vae": vae_seconds, "total": timer.seconds}, "threads": torch.get_num_threads(),
     }
     save_repo(out_dir, {"vae.safetensors": vqvae.state_dict(), "var.safetensors": var.state_dict()}, record)
-    for stage in ("vae", "var"):
-        (out_dir / f"partial-{stage}.safetensors").unlink(missing_ok=True)
     return record

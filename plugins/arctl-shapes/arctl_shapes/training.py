@@ -155,10 +155,13 @@ def save_weights(directory: Path, weights: dict[str, dict[str, torch.Tensor]], d
 
 def save_repo(directory: Path, weights: dict[str, dict[str, torch.Tensor]], config: dict[str, Any],
               dtype: torch.dtype = torch.float16) -> None:
-    """The weights (see save_weights) and config.json, the record of how they were made."""
+    """The finished repository: the weights (see save_weights) and config.json, the record of how they were made;
+    the partial checkpoints of its stages are removed."""
     save_weights(directory, weights, dtype)
     text = json.dumps(config, indent=2, sort_keys=True) + "\n"
     atomic_write(directory / "config.json", lambda tmp: tmp.write_text(text))
+    for partial in directory.glob("partial-*.safetensors"):
+        partial.unlink()
 
 
 def summary(losses: list[float]) -> list[float]:
