@@ -24,6 +24,20 @@ def machine(device: str) -> str:
     return f"{cpu}, {threads} thread{'s' if threads != 1 else ''}, torch {torch.__version__}"
 
 
+def claims_arguments(doc: str):
+    """``--num`` (images per row) and ``--threads`` of a claims script, with torch set to those threads."""
+    import argparse
+
+    import torch
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--num", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args
+
+
 def time_calls(obj, method: str, acc) -> list[float]:
     """Record the wall time of every call of ``obj.method`` (synchronised), e.g. a tokenizer's decode."""
     seconds: list[float] = []

@@ -11,13 +11,12 @@ noise, because the first step amplifies the head's noise-prediction error 316 ti
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, write_section  # noqa: E402
+from common import claims_arguments, machine, write_section  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 MODEL = "mar-shapes"
@@ -69,13 +68,7 @@ def fidelity_noise(a: float, b: float, n: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    import torch
-
-    torch.set_num_threads(args.threads)
+    args = claims_arguments(__doc__)
     from arctl.plugins import PluginManager
 
     manager = PluginManager()

@@ -7,12 +7,11 @@ sheet per model (docs/shapes-MODEL.png).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, write_section  # noqa: E402
+from common import claims_arguments, machine, write_section  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 MODELS = ("llamagen-shapes", "var-shapes", "nar-shapes")
@@ -52,13 +51,7 @@ def row(claim, rows) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    import torch
-
-    torch.set_num_threads(args.threads)
+    args = claims_arguments(__doc__)
     from arctl.plugins import PluginManager
     from arctl_shapes.evaluate import evaluate
 
