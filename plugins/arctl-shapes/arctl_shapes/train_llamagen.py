@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from arctl_shapes.architectures import LLAMAGEN_GPT, LLAMAGEN_VQ
-from arctl_shapes.training import (CodeRestarts, Progress, Timer, batches, optimise, partial_checkpoints,
-                                   reconstruction_loss, save_partial, save_repo, save_weights, stages, summary,
-                                   training_images)
+from arctl_shapes.training import (CodeRestarts, Progress, Timer, optimise, partial_checkpoints, reconstruction_loss,
+                                   save_partial, save_repo, save_weights, stage_batches, stages, summary,
+                                   tokenize_world, training_images, transformer_images)
 
 CHECKPOINT_EVERY = 200
 RESTART_EVERY = 100  # steps between dead-code restarts
@@ -21,7 +21,7 @@ RESTART_EVERY = 100  # steps between dead-code restarts
 RECIPE = {"seed": 0, "images": 20_000, "vq_steps": 1000, "vq_batch": 16, "vq_lr": 1e-3,
           "vq_refine_steps": 1500, "vq_refine_lr": 5e-4,
           "gpt_steps": 2000, "gpt_batch": 48, "gpt_lr": 1e-3, "gpt_refine_steps": 4000, "gpt_refine_lr": 7e-4,
-          "class_dropout_prob": 0.1}
+          "gpt_extend_steps": 8000, "gpt_extend_lr": 5e-4, "gpt_extend_images": 80_000, "class_dropout_prob": 0.1}
 
 
 def train_vq(images: torch.Tensor, recipe: dict, progress: Progress, out_dir: Path | None = None, vq=None,
@@ -47,9 +47,9 @@ def train_vq(images: torch.Tensor, recipe: dict, progress: Progress, out_dir: Pa
             save_partial(out_dir, "vq", vq, step)
 
     losses = []
-    for stage, (steps, lr) in enumerate(stages(recipe, "vq")[first_stage:], first_stage):
-        losses += optimise(vq, loss_of, batches(len(images), recipe["vq_batch"], recipe["seed"] + 10 * stage),
-                           steps=steps, lr=lr, progress=progress, every=maintain, every_steps=RESTART_EVERY)
+    for index, stage in enumerate(stages(recipe, "vq")[first_stage:], first_stage):
+        losses += optimise(vq, loss_of, stage_batches(stage, index, len(images), recipe["vq_batch"], recipe["seed"]),
+                           steps=stage.steps, lr=stage.lr, progress=progress, every=maintain, every_steps=RESTART_EVERY)
     vq.requires_grad_(False)
     return vq, losses
 
@@ -60,20 +60,26 @@ def tokenize(vq, images: torch.Tensor, chunk: int = 500) -> torch.Tensor:
     return torch.cat([vq.img_to_indices(images[i : i + chunk] * 2 - 1).flatten(1) for i in range(0, len(images), chunk)])
 
 
+def world_tokens(vq, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(token ids [count, h*w], labels [count]) of the first ``count`` training images."""
+    chunks, labels = tokenize_world(lambda images: tokenize(vq, images), count)
+    return torch.cat(chunks), labels
+
+
 def train_token_model(model, name: str, tokens: torch.Tensor, labels: torch.Tensor,
                       logits_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], recipe: dict, prefix: str,
                       progress: Progress, out_dir: Path | None = None) -> list[float]:
     """Cross-entropy training of a token model, ``logits_of(tokens, labels)`` -> [B, N, V] predicting ``tokens``,
-    through the recipe's stages (the main run, then a refinement with a fresh optimiser)."""
+    through the recipe's stages (see training.stages)."""
     def loss_of(batch):
         logits = logits_of(tokens[batch], labels[batch])
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[batch].reshape(-1))
 
     losses = []
-    for stage, (steps, lr) in enumerate(stages(recipe, prefix)):
-        losses += optimise(model, loss_of, batches(len(tokens), recipe[f"{prefix}_batch"], recipe["seed"] + 1 + 10 * stage),
-                           steps=steps, lr=lr, weight_decay=0.05, progress=progress,
-                           every=partial_checkpoints(out_dir, name, model),
+    for index, stage in enumerate(stages(recipe, prefix)):
+        indices = stage_batches(stage, index, len(tokens), recipe[f"{prefix}_batch"], recipe["seed"] + 1)
+        losses += optimise(model, loss_of, indices, steps=stage.steps, lr=stage.lr, weight_decay=0.05,
+                           progress=progress, every=partial_checkpoints(out_dir, name, model),
                            every_steps=CHECKPOINT_EVERY)
     return losses
 
@@ -100,7 +106,8 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
     vq, vq_losses = train_vq(images, recipe, progress, out_dir)
     save_weights(out_dir, {"vq.safetensors": vq.state_dict()})
     vq_seconds = timer.seconds
-    gpt, gpt_losses = train_gpt(tokenize(vq, images), labels, recipe, progress, out_dir)
+    del images  # the transformer's (larger) set is tokenized a chunk at a time
+    gpt, gpt_losses = train_gpt(*world_tokens(vq, transformer_images(recipe, "gpt")), recipe, progress, out_dir)
     record = {
         "family": "llamagen", "vq": LLAMAGEN_VQ, "gpt": LLAMAGEN_GPT, "recipe": recipe, "resolution": 64,
         "vq_loss": summary(vq_losses), "gpt_loss": summary(gpt_losses),

@@ -11,7 +11,7 @@ import torch
 
 from arctl_shapes.architectures import MAR, MAR_VAE
 from arctl_shapes.training import (Progress, Timer, batches, optimise, partial_checkpoints, reconstruction_loss,
-                                   save_repo, save_weights, stages, summary, training_images)
+                                   save_repo, save_weights, stage_batches, stages, summary, training_images)
 
 CHECKPOINT_EVERY = 200
 
@@ -41,10 +41,10 @@ def train_vae(images: torch.Tensor, recipe: dict, progress: Progress, out_dir: P
         return reconstruction_loss(vae.decode(posterior.sample()), x) + recipe["kl_weight"] * kl_divergence(posterior)
 
     losses = []
-    for stage, (steps, lr) in enumerate(stages(recipe, "vae")):
-        losses += optimise(vae, loss_of, batches(len(images), recipe["vae_batch"], recipe["seed"] + 10 * stage),
-                           steps=steps, lr=lr, progress=progress, every=partial_checkpoints(out_dir, "vae", vae),
-                           every_steps=CHECKPOINT_EVERY)
+    for index, stage in enumerate(stages(recipe, "vae")):
+        losses += optimise(vae, loss_of, stage_batches(stage, index, len(images), recipe["vae_batch"], recipe["seed"]),
+                           steps=stage.steps, lr=stage.lr, progress=progress,
+                           every=partial_checkpoints(out_dir, "vae", vae), every_steps=CHECKPOINT_EVERY)
     vae.requires_grad_(False)
     return vae, losses
 

@@ -9,15 +9,15 @@ from pathlib import Path
 import torch
 
 from arctl_shapes.architectures import LLAMAGEN_GPT, LLAMAGEN_VQ
-from arctl_shapes.train_llamagen import tokenize, train_token_model
-from arctl_shapes.training import Progress, Timer, save_repo, summary, training_images
+from arctl_shapes.train_llamagen import train_token_model, world_tokens
+from arctl_shapes.training import Progress, Timer, save_repo, summary, transformer_images
 from arctl_shapes.zoo import ZOO
 
 SHIPPED_VQ = "shipped"  # the llamagen-shapes tokenizer in this package; any other value is a file path
 
 RECIPE = {"seed": 0, "images": 20_000, "vq": SHIPPED_VQ,
           "nar_steps": 2000, "nar_batch": 48, "nar_lr": 1e-3, "nar_refine_steps": 4000, "nar_refine_lr": 7e-4,
-          "class_dropout_prob": 0.1}
+          "nar_extend_steps": 8000, "nar_extend_lr": 5e-4, "nar_extend_images": 80_000, "class_dropout_prob": 0.1}
 
 
 def load_vq(path: str):
@@ -46,9 +46,8 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
     """Run the recipe on a trained tokenizer (recipe["vq"]) and write out_dir/{nar.safetensors, config.json}."""
     recipe = {**RECIPE, **(recipe or {})}
     timer = Timer()
-    images, labels = training_images(recipe["images"])
     vq, vq_sha256 = load_vq(recipe["vq"])
-    nar, losses = train_nar(tokenize(vq, images), labels, recipe, progress, out_dir)
+    nar, losses = train_nar(*world_tokens(vq, transformer_images(recipe, "nar")), recipe, progress, out_dir)
     record = {
         "family": "nar", "gpt": LLAMAGEN_GPT, "vq": LLAMAGEN_VQ, "vq_sha256": vq_sha256, "recipe": recipe,
         "resolution": 64, "nar_loss": summary(losses), "seconds": {"total": timer.seconds},

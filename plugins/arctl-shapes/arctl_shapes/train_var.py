@@ -10,9 +10,9 @@ import torch.nn.functional as F
 
 from arctl_shapes.architectures import VAR
 from arctl_shapes.architectures import VAR_VAE as VAE
-from arctl_shapes.training import (CodeRestarts, Progress, Timer, batches, optimise, partial_checkpoints,
-                                   reconstruction_loss, save_partial, save_repo, save_weights, stages, summary,
-                                   training_images)
+from arctl_shapes.training import (CodeRestarts, Progress, Timer, optimise, partial_checkpoints, reconstruction_loss,
+                                   save_partial, save_repo, save_weights, stage_batches, stages, summary,
+                                   tokenize_world, training_images, transformer_images)
 
 CHECKPOINT_EVERY = 200
 RESTART_EVERY = 100  # steps between dead-code restarts
@@ -20,7 +20,7 @@ RESTART_EVERY = 100  # steps between dead-code restarts
 RECIPE = {"seed": 0, "images": 20_000, "vae_steps": 1000, "vae_batch": 16, "vae_lr": 1e-3,
           "vae_refine_steps": 1500, "vae_refine_lr": 5e-4,
           "var_steps": 2500, "var_batch": 32, "var_lr": 2e-3, "var_refine_steps": 3000, "var_refine_lr": 1e-3,
-          "cond_drop_rate": 0.1}
+          "var_extend_steps": 6000, "var_extend_lr": 7e-4, "var_extend_images": 80_000, "cond_drop_rate": 0.1}
 
 
 def train_vqvae(images: torch.Tensor, recipe: dict, progress: Progress, out_dir: Path | None = None,
@@ -49,24 +49,28 @@ def train_vqvae(images: torch.Tensor, recipe: dict, progress: Progress, out_dir:
             save_partial(out_dir, "vae", vqvae, step)
 
     losses = []
-    for stage, (steps, lr) in enumerate(stages(recipe, "vae")[first_stage:], first_stage):
-        losses += optimise(vqvae, loss_of, batches(len(images), recipe["vae_batch"], recipe["seed"] + 10 * stage),
-                           steps=steps, lr=lr, progress=progress, every=maintain, every_steps=RESTART_EVERY)
+    for index, stage in enumerate(stages(recipe, "vae")[first_stage:], first_stage):
+        losses += optimise(vqvae, loss_of, stage_batches(stage, index, len(images), recipe["vae_batch"], recipe["seed"]),
+                           steps=stage.steps, lr=stage.lr, progress=progress, every=maintain, every_steps=RESTART_EVERY)
     vqvae.requires_grad_(False)
     return vqvae, losses
 
 
-def train_var(images: torch.Tensor, labels: torch.Tensor, vqvae, recipe: dict, progress: Progress,
+@torch.no_grad()
+def var_training_data(vqvae, images: torch.Tensor, chunk: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """(target token ids [N, L], teacher-forcing inputs [N, L - 1, Cvae]) of images in [0, 1], all scales."""
+    targets, inputs = [], []
+    for i in range(0, len(images), chunk):
+        idx = vqvae.img_to_idx(images[i : i + chunk] * 2 - 1)
+        targets.append(torch.cat(idx, dim=1))
+        inputs.append(vqvae.quantize.idx_to_var_input(idx))
+    return torch.cat(targets), torch.cat(inputs)
+
+
+def train_var(targets: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor, recipe: dict, progress: Progress,
               out_dir: Path | None = None):
     from arctl_var.model import VAR as VARModel
 
-    with torch.no_grad():  # the tokenizer is frozen: tokenize the training set once
-        pixels = images * 2 - 1
-        tokens = [torch.cat(parts) for parts in zip(*(vqvae.img_to_idx(pixels[i : i + 500])
-                                                    for i in range(0, len(pixels), 500)))]
-        inputs = torch.cat([vqvae.quantize.idx_to_var_input([t[i : i + 500] for t in tokens])
-                            for i in range(0, len(pixels), 500)])
-    targets = torch.cat(tokens, dim=1)  # [N, L]
     torch.manual_seed(recipe["seed"])
     var = VARModel(Cvae=VAE["z_channels"], vocab_size=VAE["vocab_size"], cond_drop_rate=recipe["cond_drop_rate"], **VAR)
     var.init_weights()
@@ -76,11 +80,10 @@ def train_var(images: torch.Tensor, labels: torch.Tensor, vqvae, recipe: dict, p
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets[batch].reshape(-1))
 
     losses = []
-    for stage, (steps, lr) in enumerate(stages(recipe, "var")):
-        losses += optimise(var, loss_of, batches(len(images), recipe["var_batch"], recipe["seed"] + 1 + 10 * stage),
-                           steps=steps, lr=lr, weight_decay=0.05, progress=progress,
-                           every=partial_checkpoints(out_dir, "var", var),
-                           every_steps=CHECKPOINT_EVERY)
+    for index, stage in enumerate(stages(recipe, "var")):
+        losses += optimise(var, loss_of, stage_batches(stage, index, len(targets), recipe["var_batch"], recipe["seed"] + 1),
+                           steps=stage.steps, lr=stage.lr, weight_decay=0.05, progress=progress,
+                           every=partial_checkpoints(out_dir, "var", var), every_steps=CHECKPOINT_EVERY)
     return var, losses
 
 
@@ -92,7 +95,10 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
     vqvae, vae_losses = train_vqvae(images, recipe, progress, out_dir)
     save_weights(out_dir, {"vae.safetensors": vqvae.state_dict()})
     vae_seconds = timer.seconds
-    var, var_losses = train_var(images, labels, vqvae, recipe, progress, out_dir)
+    del images  # the transformer's (larger) set is tokenized a chunk at a time
+    chunks, labels = tokenize_world(lambda x: var_training_data(vqvae, x), transformer_images(recipe, "var"))
+    targets, inputs = (torch.cat(parts) for parts in zip(*chunks))
+    var, var_losses = train_var(targets, inputs, labels, recipe, progress, out_dir)
     record = {
         "family": "var", "vae": VAE, "var": VAR, "recipe": recipe, "resolution": 64,
         "vae_loss": summary(vae_losses), "var_loss": summary(var_losses),

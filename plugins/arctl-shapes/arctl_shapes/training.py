@@ -8,7 +8,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -16,15 +16,32 @@ from arctl.files import atomic_write
 from arctl_shapes.world import ShapesWorld, to_tensor
 
 WORLD_SEED = 0
-TRAIN_RANGE = (0, 20_000)  # image indices used for training; evaluation uses other ranges
+TRAIN_START = 0  # recipes train on image indices from here up (at most 80,000); evaluation uses 1,000,000 and up
 
 Progress = Callable[[int, int, float], None]  # (step, steps, loss)
 
 
-def training_images(count: int = TRAIN_RANGE[1] - TRAIN_RANGE[0]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images [N, 3, 64, 64] in [0, 1], labels [N]) rendered once and kept in memory (~1 ms per image)."""
-    images, labels = ShapesWorld(WORLD_SEED).arrays(TRAIN_RANGE[0], count)
+def training_images(count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images [N, 3, 64, 64] in [0, 1], labels [N]) rendered once and kept in memory (~2 ms per image)."""
+    images, labels = ShapesWorld(WORLD_SEED).arrays(TRAIN_START, count)
     return to_tensor(images), torch.from_numpy(labels)
+
+
+def transformer_images(recipe: dict, prefix: str) -> int:
+    """How many training images a transformer's stages need (the tokenizer trains on ``recipe["images"]``)."""
+    return max(stage.images for stage in stages(recipe, prefix))
+
+
+def tokenize_world(encode: Callable[[torch.Tensor], Any], count: int, chunk: int = 5000) -> tuple[list, torch.Tensor]:
+    """``encode`` (of images [n, 3, 64, 64] in [0, 1]) applied to the first ``count`` training images, rendered a
+    chunk at a time so that a large set never sits in memory as pixels; returns (the outputs per chunk, labels)."""
+    world, outputs, labels = ShapesWorld(WORLD_SEED), [], []
+    for start in range(TRAIN_START, TRAIN_START + count, chunk):
+        images, chunk_labels = world.arrays(start, min(chunk, TRAIN_START + count - start))
+        with torch.no_grad():
+            outputs.append(encode(to_tensor(images)))
+        labels.append(torch.from_numpy(chunk_labels))
+    return outputs, torch.cat(labels)
 
 
 def batches(count: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
@@ -81,12 +98,31 @@ def optimise(
     return losses
 
 
-def stages(recipe: dict, prefix: str) -> list[tuple[int, float]]:
-    """(steps, peak lr) of a model's training stages: the main run, then a refinement at a lower peak rate (a
-    second warm-up and cosine decay with a fresh optimiser). For a tokenizer it settles codebook and decoder
-    together; for a transformer it is a second, longer descent from where the first one ended."""
-    return [(recipe[f"{prefix}_steps"], recipe[f"{prefix}_lr"]),
-            (recipe[f"{prefix}_refine_steps"], recipe[f"{prefix}_refine_lr"])]
+class Stage(NamedTuple):
+    steps: int
+    lr: float  # peak learning rate
+    images: int  # the stage draws its batches from the first ``images`` training images
+
+
+def stages(recipe: dict, prefix: str) -> list[Stage]:
+    """A model's training stages: the main run, then a refinement at a lower peak rate (a second warm-up and
+    cosine decay with a fresh optimiser), then, where the recipe has ``{prefix}_extend_*`` keys, an extension
+    on a larger set of images. For a tokenizer the refinement settles codebook and decoder together; for a
+    transformer it is a second, longer descent, and the extension a third on images it has never seen (the
+    held-out loss showed the first 20,000 images being memorised)."""
+    found = [Stage(recipe[f"{prefix}_steps"], recipe[f"{prefix}_lr"], recipe["images"]),
+             Stage(recipe[f"{prefix}_refine_steps"], recipe[f"{prefix}_refine_lr"], recipe["images"])]
+    if f"{prefix}_extend_steps" in recipe:
+        found.append(Stage(recipe[f"{prefix}_extend_steps"], recipe[f"{prefix}_extend_lr"],
+                           recipe[f"{prefix}_extend_images"]))
+    return found
+
+
+def stage_batches(stage: Stage, index: int, available: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
+    """Batches of stage number ``index`` over its images (``available`` of them were prepared)."""
+    if stage.images > available:
+        raise ValueError(f"stage {index} trains on {stage.images} images, but only {available} were prepared")
+    return batches(stage.images, batch_size, seed + 10 * index)
 
 
 def reconstruction_loss(rec: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -35,7 +35,7 @@ def mar_manager():
 def test_mar_recipe_stages_reduce_their_losses(tmp_path):
     torch.manual_seed(0)
     images, labels = training_images(64)
-    recipe = {**train_mar.RECIPE, "vae_steps": 8, "vae_refine_steps": 4, "vae_batch": 8, "mar_steps": 20,
+    recipe = {**train_mar.RECIPE, "images": 64, "vae_steps": 8, "vae_refine_steps": 4, "vae_batch": 8, "mar_steps": 20,
               "mar_batch": 16}
     vae, vae_losses = train_mar.train_vae(images, recipe, lambda *a: None, tmp_path)
     assert mean(vae_losses[-4:]) < 0.8 * mean(vae_losses[:4])

@@ -3,6 +3,7 @@
 import json
 import os
 
+import pytest
 import torch
 
 from arctl_shapes import train_llamagen, train_nar, train_var
@@ -16,27 +17,47 @@ def mean(values):
 def test_var_recipe_steps_reduce_both_losses(tmp_path):
     torch.manual_seed(0)
     images, labels = training_images(128)
-    recipe = {**train_var.RECIPE, "vae_steps": 8, "vae_refine_steps": 8, "vae_batch": 8, "var_steps": 12, "var_refine_steps": 8,
-              "var_batch": 16}
-    vqvae, vae_losses = train_var.train_vqvae(images, recipe, lambda *a: None, tmp_path)
+    recipe = {**train_var.RECIPE, "images": 96, "vae_steps": 8, "vae_refine_steps": 8, "vae_batch": 8, "var_steps": 12,
+              "var_refine_steps": 8, "var_extend_steps": 4, "var_extend_images": 128, "var_batch": 16}
+    vqvae, vae_losses = train_var.train_vqvae(images[:96], recipe, lambda *a: None, tmp_path)
     assert mean(vae_losses[-4:]) < 0.8 * mean(vae_losses[:4])
-    var, var_losses = train_var.train_var(images, labels, vqvae, recipe, lambda *a: None, tmp_path)
+    targets, inputs = train_var.var_training_data(vqvae, images)
+    assert targets.shape == (128, 130) and inputs.shape == (128, 129, train_var.VAE["z_channels"])
+    var, var_losses = train_var.train_var(targets, inputs, labels, recipe, lambda *a: None, tmp_path)
+    assert len(var_losses) == 12 + 8 + 4  # main, refinement and extension stages
     assert mean(var_losses[-4:]) < 0.9 * mean(var_losses[:4])
 
 
 def test_llamagen_and_nar_recipe_steps_reduce_their_losses(tmp_path):
     images, labels = training_images(128)
-    recipe = {**train_llamagen.RECIPE, **train_nar.RECIPE, "vq_steps": 8, "vq_refine_steps": 8, "vq_batch": 8, "gpt_steps": 12,
-              "gpt_refine_steps": 8, "gpt_batch": 16, "nar_steps": 12, "nar_refine_steps": 8, "nar_batch": 16}
+    recipe = {**train_llamagen.RECIPE, **train_nar.RECIPE, "images": 128, "vq_steps": 8, "vq_refine_steps": 8,
+              "vq_batch": 8, "gpt_steps": 12, "gpt_refine_steps": 8, "gpt_extend_steps": 4, "gpt_extend_images": 128,
+              "gpt_batch": 16, "nar_steps": 12, "nar_refine_steps": 8, "nar_extend_steps": 4, "nar_extend_images": 128,
+              "nar_batch": 16}
     vq, vq_losses = train_llamagen.train_vq(images, recipe, lambda *a: None, tmp_path)
     assert mean(vq_losses[-4:]) < 0.8 * mean(vq_losses[:4])
-    tokens = train_llamagen.tokenize(vq, images)
+    tokens, world_labels = train_llamagen.world_tokens(vq, 128)
+    assert torch.equal(tokens, train_llamagen.tokenize(vq, images)) and torch.equal(world_labels, labels)
     assert tokens.shape == (128, 64) and tokens.max() < vq.quantize.embedding.num_embeddings
     gpt, gpt_losses = train_llamagen.train_gpt(tokens, labels, recipe, lambda *a: None, tmp_path)
     assert mean(gpt_losses[-4:]) < 0.9 * mean(gpt_losses[:4])
     nar, nar_losses = train_nar.train_nar(tokens, labels, recipe, lambda *a: None, tmp_path)
     assert mean(nar_losses[-4:]) < 0.9 * mean(nar_losses[:4])
     assert (tmp_path / "partial-vq.safetensors").exists() is False  # checkpoints only every CHECKPOINT_EVERY steps
+
+
+def test_stages_extend_onto_more_images_and_check_they_were_prepared():
+    from arctl_shapes.training import Stage, stage_batches, stages, transformer_images
+
+    recipe = {"images": 100, "x_steps": 5, "x_lr": 1e-3, "x_refine_steps": 6, "x_refine_lr": 5e-4}
+    assert stages(recipe, "x") == [Stage(5, 1e-3, 100), Stage(6, 5e-4, 100)]
+    recipe.update({"x_extend_steps": 7, "x_extend_lr": 2e-4, "x_extend_images": 400})
+    assert stages(recipe, "x")[2] == Stage(7, 2e-4, 400) and transformer_images(recipe, "x") == 400
+    first = next(stage_batches(stages(recipe, "x")[0], 0, 400, 50, seed=1))
+    extension = [next(stage_batches(stages(recipe, "x")[2], 2, 400, 400, seed=1))]
+    assert first.max() < 100 and sorted(extension[0].tolist()) == list(range(400))  # a stage keeps to its images
+    with pytest.raises(ValueError, match="400 images, but only 300"):
+        stage_batches(stages(recipe, "x")[2], 2, 300, 50, seed=1)
 
 
 def test_code_restarts_reseed_only_unused_codes():
