@@ -7,9 +7,10 @@ import typer
 
 from arctl.errors import UsageError
 
-FAMILIES = ("var", "llamagen", "nar", "mar", "judge")
+FAMILIES = ("var", "llamagen", "nar", "mar", "judge", "roundtrip")
 RECIPE_MODULES = {"var": "arctl_shapes.train_var", "llamagen": "arctl_shapes.train_llamagen",
-                  "nar": "arctl_shapes.train_nar", "mar": "arctl_shapes.train_mar"}
+                  "nar": "arctl_shapes.train_nar", "mar": "arctl_shapes.train_mar",
+                  "roundtrip": "arctl_shapes.train_roundtrip"}
 
 
 def shapes_app() -> typer.Typer:
@@ -22,7 +23,7 @@ def shapes_app() -> typer.Typer:
     def train(
         family: Annotated[str, typer.Argument(help=f"What to train: {', '.join(FAMILIES)}.")],
         out: Annotated[Optional[Path], typer.Option(help="Output repository directory (default: ./shapes-zoo/FAMILY).")] = None,
-        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Recipe override KEY=VALUE (e.g. var_steps=200; for nar, vq=PATH picks the tokenizer).")] = None,
+        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Recipe override KEY=VALUE (e.g. var_steps=200; for nar, vq=PATH picks the tokenizer; for roundtrip, tokenizer=var-shapes).")] = None,
         threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch.")] = 2,
     ) -> None:
         """Train a zoo model with its recorded recipe (seeded), with progress and periodic checkpoints."""

@@ -1,0 +1,65 @@
+"""The round-trip recipe: fine-tune the encoder of a shipped zoo tokenizer (arctl_shapes.roundtrip) and write
+the tokenizer file, with the round-trip shares before and after, as a local repository. It is a tool for the
+watermarking work (docs/lbw.md): the shipped tokenizers are not (yet) fine-tuned this way."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+from arctl.errors import UsageError
+from arctl_shapes.architectures import LLAMAGEN_VQ, VAR_VAE
+from arctl_shapes.roundtrip import finetune_encoder, round_trip_agreement, tokenizer_of
+from arctl_shapes.training import Progress, Timer, save_repo, summary, training_images
+from arctl_shapes.world import ShapesWorld, to_tensor
+from arctl_shapes.zoo import ZOO
+
+HELD_OUT = 1_600_000  # first index of the held-out images the shares are measured on
+TOKENIZERS = {"llamagen-shapes": "vq.safetensors", "var-shapes": "vae.safetensors"}
+
+RECIPE = {"seed": 0, "tokenizer": "llamagen-shapes", "images": 5000, "roundtrip_steps": 3000, "roundtrip_batch": 16,
+          "roundtrip_lr": 1e-4, "roundtrip_temperature": 0.005, "roundtrip_keep_weight": 1.0, "held_out_images": 200}
+
+
+def load_tokenizer_module(name: str):
+    from arctl.hub import load_state_dict
+
+    if name not in TOKENIZERS:
+        raise UsageError(f"unknown tokenizer {name!r} (known: {', '.join(TOKENIZERS)})")
+    if name == "llamagen-shapes":
+        from arctl_llamagen.vq import VQModel
+
+        module = VQModel(**LLAMAGEN_VQ)
+    else:
+        from arctl_var.vqvae import VQVAE
+
+        module = VQVAE(**VAR_VAE, test_mode=False)
+    module.load_state_dict({k: v.float() for k, v in load_state_dict(ZOO / name / TOKENIZERS[name]).items()})
+    return module.eval().requires_grad_(False)
+
+
+def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda step, steps, loss: None) -> dict:
+    recipe = {**RECIPE, **(recipe or {})}
+    timer = Timer()
+    module = load_tokenizer_module(recipe["tokenizer"])
+    held_out = to_tensor(ShapesWorld(0).arrays(HELD_OUT, recipe["held_out_images"])[0])
+    original = copy.deepcopy(module)
+    before = round_trip_agreement(module, held_out, recipe["seed"])
+    images, _ = training_images(recipe["images"])
+    losses = finetune_encoder(module, images, recipe, progress)
+    after = round_trip_agreement(module, held_out, recipe["seed"])
+    after["real_codes_kept"] = kept_share(original, module, held_out)
+    record = {"family": "roundtrip", "recipe": recipe, "loss": summary(losses), "round_trip_before": before,
+              "round_trip_after": after, "held_out": [HELD_OUT, HELD_OUT + recipe["held_out_images"]],
+              "seconds": {"total": timer.seconds}, "threads": torch.get_num_threads()}
+    save_repo(out_dir, {TOKENIZERS[recipe["tokenizer"]]: module.state_dict()}, record)
+    return record
+
+
+@torch.no_grad()
+def kept_share(original, module, images: torch.Tensor) -> float:
+    """The share of real images' tokens the fine-tuned encoder gives as the original one did."""
+    (a, _), (b, _) = tokenizer_of(original), tokenizer_of(module)
+    return (a.flat_tokens(a.encode(images))[0] == b.flat_tokens(b.encode(images))[0]).float().mean().item()
