@@ -60,7 +60,7 @@ def zoo_generators() -> list:
     # sampling defaults: the best class fidelity / FD of small sweeps over cfg, top-k and temperature (docs/shapes.md)
     return [
         zoo_generator(VAR_GENERATOR, VAR_SHAPES, "VAR on the shapes world (class-conditional, 10 classes).",
-                      SamplingDefaults(cfg=3.0, cfg_schedule="linear", top_k=50, top_p=1.0)),
+                      SamplingDefaults(cfg=3.0, cfg_schedule="linear", top_k=50, top_p=1.0, temperature=0.9)),
         zoo_generator(LLAMAGEN_GENERATOR, LLAMAGEN_SHAPES, "LlamaGen on the shapes world (class-conditional, 10 classes).",
                       SamplingDefaults(cfg=2.0, cfg_schedule="constant", top_k=0, top_p=1.0, temperature=0.9)),
         zoo_generator(NAR_GENERATOR, NAR_SHAPES, "NAR on the shapes world (class-conditional, 10 classes).",

@@ -14,10 +14,10 @@ from arctl_shapes.world import CLASS_NAMES
 
 ZOO = ("var-shapes", "llamagen-shapes", "nar-shapes")
 PASSES = {"var-shapes": 6, "llamagen-shapes": 64, "nar-shapes": 15}  # scales; 8x8 tokens; 2 * 8 - 1 diagonals
-# Guards just under what the shipped weights measure (seed 0, 200 images, docs/claims.md: 0.675, 0.830, 0.855).
-# The bar is 0.9, which none of the three reaches yet: VAR mistakes most squares for circles, and the raster
-# and next-neighbour transformers were still improving when their refinement ended (docs/shapes.md).
-MIN_FIDELITY = {"var-shapes": 0.62, "llamagen-shapes": 0.78, "nar-shapes": 0.8}
+# The bar is 0.9, which llamagen-shapes meets (0.965 at seed 0, 200 images, docs/claims.md). The other two
+# are guarded just under what their shipped weights measure (0.845, 0.855): VAR still takes some squares for
+# circles, and NAR's extension stage on 80,000 images had not finished (docs/shapes.md).
+MIN_FIDELITY = {"var-shapes": 0.8, "llamagen-shapes": 0.9, "nar-shapes": 0.8}
 
 
 def zoo_manager():
@@ -52,7 +52,9 @@ def test_zoo_model_class_fidelity_and_fd(model):
     row = evaluate(zoo_manager(), model, num=200, seed=0)
     assert row.images == 200 and row.passes_per_image == PASSES[model]
     assert row.class_fidelity >= MIN_FIDELITY[model]
-    assert row.fd_floor < row.fd < 1000  # real-vs-real is the floor; far from noise (~9000)
+    # far from noise (~9000); the real-vs-real floor is itself a 200-image estimate, which a good model's FD can
+    # fall within (llamagen-shapes measures 28.3 against 32.1)
+    assert 0 < row.fd < 1000 and row.fd_floor > 0
 
 
 def test_zoo_repositories_are_shipped_small_and_share_one_tokenizer():
