@@ -82,8 +82,10 @@ def main() -> None:
           f"{(r.peak_memory_bytes or 0) / 2**20:.0f} MiB |" for r in rows.values()),
         "",
         "Samples (one row per shape, warm classes left, cool right): "
-        + ", ".join(f"[{m}](shapes-{m}.png)" for m in MODELS) + ".",
+        + ", ".join(f"[{m}](shapes-{m}.png)" for m in MODELS) + ". Why fewer passes need not mean faster on a "
+        "CPU: [docs/shapes.md](shapes.md#speed-on-a-cpu).",
         "",
+        "",  # a blank line before the next section
     ]
     write_section(DOCS / "claims.md", HEADING, "\n".join(lines), next_heading="\n## ", title=TITLE)
     print("\n".join(lines))
