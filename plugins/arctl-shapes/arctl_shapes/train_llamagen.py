@@ -102,7 +102,7 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
     The tokenizer is written as soon as it is trained, so the NAR recipe can start on it."""
     recipe = {**RECIPE, **(recipe or {})}
     timer = Timer()
-    images, labels = training_images(recipe["images"])
+    images, _ = training_images(recipe["images"])
     vq, vq_losses = train_vq(images, recipe, progress, out_dir)
     save_weights(out_dir, {"vq.safetensors": vq.state_dict()})
     vq_seconds = timer.seconds

@@ -91,7 +91,7 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
     """Run the whole recipe and write out_dir/{vae.safetensors, var.safetensors, config.json}; returns the record."""
     recipe = {**RECIPE, **(recipe or {})}
     timer = Timer()
-    images, labels = training_images(recipe["images"])
+    images, _ = training_images(recipe["images"])
     vqvae, vae_losses = train_vqvae(images, recipe, progress, out_dir)
     save_weights(out_dir, {"vae.safetensors": vqvae.state_dict()})
     vae_seconds = timer.seconds
