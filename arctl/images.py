@@ -1,7 +1,9 @@
-"""PNG files that carry their own recipe, written atomically; grids; reading images back."""
+"""PNG files that carry their own recipe, written atomically; grids; reading images back; image tensors as a PNG
+or a JPEG file would give them back."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -70,3 +72,24 @@ def make_grid(images: Sequence[Image.Image], columns: int | None = None, padding
         r, c = divmod(i, columns)
         grid.paste(img.convert("RGB").resize((w, h)), (c * (w + padding), r * (h + padding)))
     return grid
+
+
+def stored(images):
+    """Images [N, 3, H, W] in [0, 1] as a PNG keeps them: rounded to 8 bits."""
+    return images.mul(255).round().div(255)
+
+
+def jpeg(images, quality: int):
+    """Images [N, 3, H, W] in [0, 1] saved as JPEG at ``quality`` (PIL's encoder, 4:2:0 chroma subsampling) and
+    read back."""
+    from arctl.generation import to_pil
+    from arctl.tokenizers import to_tensor
+
+    decoded = []
+    for picture in to_pil(images):
+        buffer = io.BytesIO()
+        picture.save(buffer, format="JPEG", quality=quality)
+        buffer.seek(0)
+        with Image.open(buffer) as back:
+            decoded.append(back.convert("RGB"))
+    return to_tensor(decoded)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from arctl.errors import ArctlError
 from arctl.files import atomic_write
-from arctl.images import RECIPE_KEY, make_grid, open_image, read_recipe, save_png, unique_path
+from arctl.images import RECIPE_KEY, jpeg, make_grid, open_image, read_recipe, save_png, stored, unique_path
 
 RECIPE = {
     "format": 1,
@@ -337,3 +337,16 @@ def test_make_grid_converts_and_resizes_to_the_first_image():
 def test_make_grid_needs_images():
     with pytest.raises(ValueError):
         make_grid([])
+
+
+def test_images_are_stored_at_8_bits_and_jpeg_changes_them():
+    import torch
+
+    axis = torch.linspace(0, 1, 64)
+    y, x = torch.meshgrid(axis, axis, indexing="ij")
+    smooth = torch.stack((x, y, (x + y) / 2))[None].repeat(2, 1, 1, 1)  # a photo-like image, not noise
+    images = smooth * 0.98 + torch.rand(2, 3, 64, 64) / 100  # inside [0, 1], off the 8-bit grid
+    kept = stored(images)
+    assert torch.equal(kept, stored(kept)) and (kept - images).abs().max() <= 0.5 / 255 + 1e-6
+    compressed = jpeg(kept, 50)
+    assert compressed.shape == kept.shape and 0 < (compressed - kept).abs().mean() < 0.05

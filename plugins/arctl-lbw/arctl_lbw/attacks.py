@@ -9,7 +9,6 @@ list of PIL images and gives PIL images back.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +16,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from arctl.errors import UsageError
 from arctl.generation import to_pil
+from arctl.images import jpeg
 from arctl.tokenizers import to_tensor
 
 
@@ -31,18 +30,6 @@ class AttackContext:
     tokenizer: Any = None
     device: str | torch.device = "cpu"
     seed: int = 0
-
-
-def jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
-    """Save as JPEG at ``quality`` (PIL's encoder, 4:2:0 chroma subsampling) and read it back."""
-    decoded = []
-    for picture in to_pil(images):
-        buffer = io.BytesIO()
-        picture.save(buffer, format="JPEG", quality=quality)
-        buffer.seek(0)
-        with Image.open(buffer) as back:
-            decoded.append(back.convert("RGB"))
-    return to_tensor(decoded)
 
 
 def gaussian_noise(images: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
@@ -125,8 +112,3 @@ def apply_attack(name: str, images, context: AttackContext = AttackContext()):
     if isinstance(images, torch.Tensor):
         return ATTACKS[name](images, context)
     return to_pil(ATTACKS[name](to_tensor(images), context))
-
-
-def stored(images: torch.Tensor) -> torch.Tensor:
-    """Images as a PNG would keep them: rounded to 8 bits."""
-    return images.mul(255).round().div(255)

@@ -18,10 +18,11 @@ import torch
 
 from arctl import generation
 from arctl.errors import UsageError
+from arctl.images import stored
 from arctl.keys import WatermarkKey
 from arctl.tokenizers import load_tokenizer, to_tensor
 from arctl.watermark import Detection, build_watermark
-from arctl_lbw.attacks import ATTACKS, AttackContext, stored
+from arctl_lbw.attacks import ATTACKS, AttackContext
 from arctl_lbw.detect import counted_scales, detect_tokens, parse_scales
 from arctl_lbw.green import GreenLists
 from arctl_lbw.quality import is_shapes_model, shapes_quality

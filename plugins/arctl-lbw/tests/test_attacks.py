@@ -7,9 +7,10 @@ import torch
 
 from arctl.errors import UsageError
 from arctl.tokenizers import load_tokenizer
+from arctl.images import jpeg, stored
 from arctl_lbw.attacks import (
-    ATTACKS, AttackContext, apply_attack, brightness, center_crop, gaussian_blur, gaussian_noise, jpeg, parse_attacks,
-    regenerate, resize, stored,
+    ATTACKS, AttackContext, apply_attack, brightness, center_crop, gaussian_blur, gaussian_noise, parse_attacks,
+    regenerate, resize,
 )
 
 

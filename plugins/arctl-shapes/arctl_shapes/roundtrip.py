@@ -19,33 +19,16 @@ reason; this is our own, smaller version of that idea for the shapes zoo.
 from __future__ import annotations
 
 import copy
-import io
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from arctl.images import jpeg, stored
 from arctl_shapes.training import Progress, batches, optimise
 
 JPEG_QUALITIES = (50, 95)  # the range a compressed share of each batch is drawn from
 GAMMAS = (0.1, 0.25, 0.5)  # green-list fractions the marked grids are drawn with
-
-
-def as_8bit(images: torch.Tensor) -> torch.Tensor:
-    """Images in [0, 1] as a PNG would store them."""
-    return images.clamp(0, 1).mul(255).round().div(255)
-
-
-def as_jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
-    from PIL import Image
-
-    out = []
-    for image in as_8bit(images).mul(255).byte().permute(0, 2, 3, 1).numpy():
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, "JPEG", quality=quality)
-        out.append(np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")))
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div(255)
 
 
 def squared_distances(latents: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
@@ -67,16 +50,15 @@ def var_distances(vqvae, images: torch.Tensor, tokens: Sequence[torch.Tensor]) -
     the way the quantizer picks it, given the true coarser scales."""
     quant = vqvae.quantize
     f = vqvae.img_to_f(images * 2 - 1)
-    B, C, H, W = f.shape
-    num_scales = len(tokens)
-    explained = torch.zeros_like(f)
+    B, C = f.shape[:2]
+    with torch.no_grad():  # f_hat after each scale of the given codes: what scales 1..k-1 explain
+        code_maps = [quant.lookup(idx, pn, pn) for pn, idx in zip(quant.v_patch_nums, tokens)]
+        explained = [torch.zeros_like(f), *quant.embed_to_fhat(code_maps)[:-1]]
     distances = []
-    for si, (pn, idx) in enumerate(zip(quant.v_patch_nums, tokens)):
-        rest = f - explained
-        z = rest if si == num_scales - 1 else F.interpolate(rest, size=(pn, pn), mode="area")
+    for si, pn in enumerate(quant.v_patch_nums):
+        rest = f - explained[si]
+        z = rest if si == len(tokens) - 1 else F.interpolate(rest, size=(pn, pn), mode="area")
         distances.append(squared_distances(z.permute(0, 2, 3, 1).reshape(-1, C), quant.embedding.weight).view(B, pn * pn, -1))
-        with torch.no_grad():
-            explained = explained + quant._scale_contribution(si, num_scales, quant.lookup(idx, pn, pn), (H, W))
     return torch.cat(distances, dim=1).flatten(0, 1)
 
 
@@ -93,19 +75,20 @@ def tokenizer_of(module):
     return VARTokenizer(module), var_distances
 
 
-def marked_tokens(tokenizer, images: torch.Tensor, generator: torch.Generator):
-    """Tokens of images quantized to a random green subset of the codes, one per image (what a watermark makes)."""
-    gamma = torch.tensor(GAMMAS)[torch.randint(len(GAMMAS), (len(images), 1), generator=generator)]
+def marked_tokens(tokenizer, images: torch.Tensor, generator: torch.Generator, gammas: Sequence[float] = GAMMAS):
+    """Tokens of images quantized to a random green subset of the codes, one per image (what a watermark makes),
+    each subset a fraction of the codebook drawn from ``gammas``."""
+    gamma = torch.tensor(gammas)[torch.randint(len(gammas), (len(images), 1), generator=generator)]
     allowed = torch.rand(len(images), tokenizer.codebook_size, generator=generator) < gamma
     return tokenizer.encode(images, allowed=allowed)
 
 
 def decoded_for_training(tokenizer, tokens, generator: torch.Generator) -> torch.Tensor:
     """Decoded images at 8 bits, a quarter of them JPEG-compressed at a random quality."""
-    images = as_8bit(tokenizer.decode(tokens))
+    images = stored(tokenizer.decode(tokens))
     quarter = len(images) // 4
     quality = int(torch.randint(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1, (1,), generator=generator))
-    images[:quarter] = as_jpeg(images[:quarter], quality)
+    images[:quarter] = jpeg(images[:quarter], quality)
     return images
 
 
@@ -152,8 +135,7 @@ def round_trip_agreement(module, images: torch.Tensor, seed: int = 0, gamma: flo
         return (a == b).float().mean().item()
 
     real = tokenizer.encode(images)
-    allowed = torch.rand(len(images), tokenizer.codebook_size, generator=generator) < gamma
-    marked = tokenizer.encode(images, allowed=allowed)
-    decoded = as_8bit(tokenizer.decode(marked))
-    return {"real": agreement(real, as_8bit(tokenizer.decode(real))), "marked": agreement(marked, decoded),
-            "marked_jpeg75": agreement(marked, as_jpeg(decoded, 75))}
+    marked = marked_tokens(tokenizer, images, generator, (gamma,))
+    decoded = stored(tokenizer.decode(marked))
+    return {"real": agreement(real, stored(tokenizer.decode(real))), "marked": agreement(marked, decoded),
+            "marked_jpeg75": agreement(marked, jpeg(decoded, 75))}

@@ -4,34 +4,15 @@ import copy
 
 import pytest
 import torch
-from arctl_shapes.architectures import LLAMAGEN_VQ, VAR_VAE
-from arctl_shapes.roundtrip import (
-    as_8bit,
-    as_jpeg,
-    finetune_encoder,
-    llamagen_distances,
-    round_trip_agreement,
-    tokenizer_of,
-    var_distances,
-)
-from arctl_shapes.training import training_images
-from arctl_shapes.zoo import ZOO
 
 from arctl.errors import UsageError
-from arctl.hub import load_state_dict
+from arctl_shapes.roundtrip import finetune_encoder, llamagen_distances, round_trip_agreement, tokenizer_of, var_distances
+from arctl_shapes.train_roundtrip import load_tokenizer_module
+from arctl_shapes.training import training_images
 
 
 def shipped(family: str):
-    if family == "llamagen":
-        from arctl_llamagen.vq import VQModel
-
-        module, file = VQModel(**LLAMAGEN_VQ), ZOO / "llamagen-shapes" / "vq.safetensors"
-    else:
-        from arctl_var.vqvae import VQVAE
-
-        module, file = VQVAE(**VAR_VAE, test_mode=False), ZOO / "var-shapes" / "vae.safetensors"
-    module.load_state_dict({k: v.float() for k, v in load_state_dict(file).items()})
-    return module.eval().requires_grad_(False)
+    return load_tokenizer_module(f"{family}-shapes")
 
 
 @pytest.mark.parametrize("family,distances_of", [("llamagen", llamagen_distances), ("var", var_distances)])
@@ -61,14 +42,6 @@ def test_finetuning_trains_the_encoder_only_and_lowers_the_loss():
 def test_round_trip_agreement_reports_shares():
     shares = round_trip_agreement(shipped("var"), training_images(4)[0])
     assert set(shares) == {"real", "marked", "marked_jpeg75"} and all(0 < v <= 1 for v in shares.values())
-
-
-def test_images_are_stored_at_8_bits_and_jpeg_changes_them():
-    images = training_images(2)[0] * 0.98 + torch.rand(2, 3, 64, 64) / 100  # inside [0, 1], off the 8-bit grid
-    stored = as_8bit(images)
-    assert torch.equal(stored, as_8bit(stored)) and (stored - images).abs().max() <= 0.5 / 255 + 1e-6
-    compressed = as_jpeg(stored, 50)
-    assert compressed.shape == stored.shape and 0 < (compressed - stored).abs().mean() < 0.05
 
 
 def test_roundtrip_recipe_writes_a_tokenizer_repository_with_its_shares(tmp_path):
