@@ -22,3 +22,6 @@ MAR = {"img_size": 64, "vae_stride": 8, "patch_size": 1, "vae_embed_dim": 8, "cl
        "mlp_ratio": 4.0, "mask_ratio_min": 0.7, "label_drop_prob": 0.1, "attn_dropout": 0.0, "proj_dropout": 0.0,
        "diffusion_batch_mul": 4, "encoder_embed_dim": 128, "encoder_depth": 2, "encoder_num_heads": 4,
        "decoder_embed_dim": 128, "decoder_depth": 2, "decoder_num_heads": 4, "diffloss_d": 3, "diffloss_w": 128}
+# 1 / std of the shipped VAE's training latents, as the recipe measured it (train_mar.measure_latent_scale, recorded
+# in zoo/mar-shapes/config.json; a test checks the two agree): MAR's 0.2325 for KL-16, for this VAE
+MAR_LATENT_SCALE = 0.6542

@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 
 from arctl.errors import UsageError
-from arctl_shapes.architectures import LLAMAGEN_VQ, VAR_VAE
+from arctl_shapes.architectures import VAR_VAE
 from arctl_shapes.roundtrip import finetune_encoder, round_trip_agreement, tokenizer_of
+from arctl_shapes.train_nar import SHIPPED_VQ, load_vq
 from arctl_shapes.training import Progress, Timer, save_repo, summary, training_images
 from arctl_shapes.world import ShapesWorld, to_tensor
 from arctl_shapes.zoo import ZOO
@@ -24,18 +25,15 @@ RECIPE = {"seed": 0, "tokenizer": "llamagen-shapes", "images": 5000, "roundtrip_
 
 
 def load_tokenizer_module(name: str):
-    from arctl.hub import load_state_dict
-
+    """The shipped tokenizer ``name`` as its module (VQModel or VQVAE), frozen, in float32."""
     if name not in TOKENIZERS:
         raise UsageError(f"unknown tokenizer {name!r} (known: {', '.join(TOKENIZERS)})")
     if name == "llamagen-shapes":
-        from arctl_llamagen.vq import VQModel
+        return load_vq(SHIPPED_VQ)[0]
+    from arctl.hub import load_state_dict
+    from arctl_var.vqvae import VQVAE
 
-        module = VQModel(**LLAMAGEN_VQ)
-    else:
-        from arctl_var.vqvae import VQVAE
-
-        module = VQVAE(**VAR_VAE, test_mode=False)
+    module = VQVAE(**VAR_VAE, test_mode=False)
     module.load_state_dict({k: v.float() for k, v in load_state_dict(ZOO / name / TOKENIZERS[name]).items()})
     return module.eval().requires_grad_(False)
 

@@ -1,14 +1,13 @@
 """The shipped zoo: local Hub-style repositories inside this package, registered like any checkpoint."""
 
 import dataclasses
-import json
 from pathlib import Path
 
 from arctl import Checkpoint, SamplingDefaults, WeightFile
 from arctl_llamagen import LLAMAGEN_GENERATOR
 from arctl_mar import MAR_GENERATOR
 from arctl_nar import NAR_GENERATOR
-from arctl_shapes.architectures import LLAMAGEN_GPT, LLAMAGEN_VQ, MAR, MAR_VAE, VAR, VAR_VAE
+from arctl_shapes.architectures import LLAMAGEN_GPT, LLAMAGEN_VQ, MAR, MAR_LATENT_SCALE, MAR_VAE, VAR, VAR_VAE
 from arctl_shapes.world import NUM_CLASSES
 from arctl_var import VAR_GENERATOR
 
@@ -44,9 +43,7 @@ MAR_SHAPES = Checkpoint(
     "mar-shapes",
     "MAR (masked autoregression with a diffusion head) trained on the shapes world (64 px, 8x8 continuous tokens)",
     files={"model": shipped("mar-shapes", "mar.safetensors"), "vae": shipped("mar-shapes", "vae.safetensors")},
-    # the latent scale is measured by the recipe on the trained VAE, so it is read from the record beside the weights
-    config={"mar": MAR, "vae": MAR_VAE,
-            "latent_scale": json.loads((ZOO / "mar-shapes" / "config.json").read_text())["latent_scale"]},
+    config={"mar": MAR, "vae": MAR_VAE, "latent_scale": MAR_LATENT_SCALE},
 )
 
 
