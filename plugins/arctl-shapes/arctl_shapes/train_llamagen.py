@@ -101,13 +101,14 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
     """Run the whole recipe and write out_dir/{vq.safetensors, gpt.safetensors, config.json}; returns the record.
     The tokenizer is written as soon as it is trained, so the NAR recipe can start on it."""
     recipe = {**RECIPE, **(recipe or {})}
+    gpt_images = transformer_images(recipe, "gpt")  # checks the stages before the tokenizer's hour of training
     timer = Timer()
     images, _ = training_images(recipe["images"])
     vq, vq_losses = train_vq(images, recipe, progress, out_dir)
     save_weights(out_dir, {"vq.safetensors": vq.state_dict()})
     vq_seconds = timer.seconds
     del images  # the transformer's (larger) set is tokenized a chunk at a time
-    gpt, gpt_losses = train_gpt(*world_tokens(vq, transformer_images(recipe, "gpt")), recipe, progress, out_dir)
+    gpt, gpt_losses = train_gpt(*world_tokens(vq, gpt_images), recipe, progress, out_dir)
     record = {
         "family": "llamagen", "vq": LLAMAGEN_VQ, "gpt": LLAMAGEN_GPT, "recipe": recipe, "resolution": 64,
         "vq_loss": summary(vq_losses), "gpt_loss": summary(gpt_losses),

@@ -90,13 +90,14 @@ def train_var(targets: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor,
 def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda step, steps, loss: None) -> dict:
     """Run the whole recipe and write out_dir/{vae.safetensors, var.safetensors, config.json}; returns the record."""
     recipe = {**RECIPE, **(recipe or {})}
+    var_images = transformer_images(recipe, "var")  # checks the stages before the tokenizer's hour of training
     timer = Timer()
     images, _ = training_images(recipe["images"])
     vqvae, vae_losses = train_vqvae(images, recipe, progress, out_dir)
     save_weights(out_dir, {"vae.safetensors": vqvae.state_dict()})
     vae_seconds = timer.seconds
     del images  # the transformer's (larger) set is tokenized a chunk at a time
-    chunks, labels = tokenize_world(lambda x: var_training_data(vqvae, x), transformer_images(recipe, "var"))
+    chunks, labels = tokenize_world(lambda x: var_training_data(vqvae, x), var_images)
     targets, inputs = (torch.cat(parts) for parts in zip(*chunks))
     var, var_losses = train_var(targets, inputs, labels, recipe, progress, out_dir)
     record = {

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from arctl.errors import UsageError
 from arctl.files import atomic_write
 from arctl_shapes.world import ShapesWorld, to_tensor
 
@@ -106,16 +107,19 @@ class Stage(NamedTuple):
 
 def stages(recipe: dict, prefix: str) -> list[Stage]:
     """A model's training stages: the main run, then a refinement at a lower peak rate (a second warm-up and
-    cosine decay with a fresh optimiser), then, where the recipe has ``{prefix}_extend_*`` keys, an extension
-    on a larger set of images. For a tokenizer the refinement settles codebook and decoder together; for a
-    transformer it is a second, longer descent, and the extension a third on images it has never seen (the
-    held-out loss showed the first 20,000 images being memorised)."""
+    cosine decay with a fresh optimiser), then, where the recipe has ``{prefix}_extend_*`` keys, extensions on
+    larger sets of images (one value each, or a list with one per extension). For a tokenizer the refinement
+    settles codebook and decoder together; for a transformer it is a second, longer descent, and an extension
+    a further one on images it has never seen (the held-out loss showed the first 20,000 images being
+    memorised)."""
     found = [Stage(recipe[f"{prefix}_steps"], recipe[f"{prefix}_lr"], recipe["images"]),
              Stage(recipe[f"{prefix}_refine_steps"], recipe[f"{prefix}_refine_lr"], recipe["images"])]
-    if f"{prefix}_extend_steps" in recipe:
-        found.append(Stage(recipe[f"{prefix}_extend_steps"], recipe[f"{prefix}_extend_lr"],
-                           recipe[f"{prefix}_extend_images"]))
-    return found
+    keys = [f"{prefix}_extend_{what}" for what in ("steps", "lr", "images")]
+    extensions = [recipe.get(key, []) for key in keys]
+    extensions = [value if isinstance(value, list) else [value] for value in extensions]
+    if len({len(value) for value in extensions}) > 1:
+        raise UsageError(f"recipe: {', '.join(keys)} need one value per extension (got {', '.join(map(str, extensions))})")
+    return found + [Stage(*values) for values in zip(*extensions)]
 
 
 def stage_batches(stage: Stage, index: int, available: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:

@@ -47,6 +47,7 @@ def test_llamagen_and_nar_recipe_steps_reduce_their_losses(tmp_path):
 
 
 def test_stages_extend_onto_more_images_and_check_they_were_prepared():
+    from arctl.errors import UsageError
     from arctl_shapes.training import Stage, stage_batches, stages, transformer_images
 
     recipe = {"images": 100, "x_steps": 5, "x_lr": 1e-3, "x_refine_steps": 6, "x_refine_lr": 5e-4}
@@ -58,6 +59,11 @@ def test_stages_extend_onto_more_images_and_check_they_were_prepared():
     assert first.max() < 100 and sorted(extension[0].tolist()) == list(range(400))  # a stage keeps to its images
     with pytest.raises(ValueError, match="400 images, but only 300"):
         stage_batches(stages(recipe, "x")[2], 2, 300, 50, seed=1)
+    recipe.update({"x_extend_steps": [7, 9], "x_extend_lr": [2e-4, 1e-4], "x_extend_images": [400, 800]})
+    assert stages(recipe, "x")[2:] == [Stage(7, 2e-4, 400), Stage(9, 1e-4, 800)] and transformer_images(recipe, "x") == 800
+    recipe["x_extend_lr"] = [2e-4]
+    with pytest.raises(UsageError, match="one value per extension"):
+        stages(recipe, "x")
 
 
 def test_code_restarts_reseed_only_unused_codes():
@@ -95,3 +101,11 @@ def test_saved_repository_loads_in_float32(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any output
+
+
+def test_train_rejects_a_malformed_recipe_before_training(arctl_cli, tmp_path):
+    result = arctl_cli.invoke(["shapes", "train", "var", "--out", tmp_path / "v", "-o", "var_extend_steps=[5,5]"])
+    assert result.exit_code == 2 and "one value per extension" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "v").exists()
+    result = arctl_cli.invoke(["shapes", "train", "var", "--out", tmp_path / "v", "-o", "var_stpes=5"])
+    assert result.exit_code == 2 and "unknown recipe key 'var_stpes'" in result.stderr
