@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 
 from arctl_shapes.architectures import MAR, MAR_VAE
-from arctl_shapes.training import (Progress, Timer, batches, optimise, partial_checkpoints, reconstruction_loss,
-                                   save_repo, save_weights, stage_batches, stages, summary, training_images)
+from arctl_shapes.training import (Progress, Timer, optimise, partial_checkpoints, reconstruction_loss, save_repo,
+                                   save_weights, stage_batches, stages, summary, tokenize_world, training_images,
+                                   transformer_images)
 
 CHECKPOINT_EVERY = 200
 
@@ -84,36 +85,49 @@ class EMA:
 def train_mar(posterior, labels: torch.Tensor, latent_scale: float, recipe: dict, progress: Progress,
               out_dir: Path | None = None):
     """MAR's own training forward (random masking, class dropout, diffusion loss on the masked tokens) on fresh
-    posterior samples of the training latents; returns the EMA weights in a MAR and the loss of every step."""
+    posterior samples of the training latents, through the recipe's stages. Each stage averages its own EMA and
+    hands the average on, so that a later stage starts from the weights an earlier one would have shipped.
+    Returns the final EMA weights in a MAR and the loss of every step."""
     from arctl_mar.model import MAR as MARModel
     from arctl_mar.vae import DiagonalGaussian
 
     torch.manual_seed(recipe["seed"])
     mar = MARModel(**MAR)
-    ema = EMA(mar, recipe["ema_decay"])
 
     def loss_of(batch):
         latents = DiagonalGaussian(posterior.mean[batch], posterior.logvar[batch]).sample() * latent_scale
         return mar(latents, labels[batch])
 
-    losses = optimise(mar, loss_of, batches(len(labels), recipe["mar_batch"], recipe["seed"] + 1),
-                      steps=recipe["mar_steps"], lr=recipe["mar_lr"], weight_decay=0.02, progress=progress,
-                      every=partial_checkpoints(out_dir, "mar", mar), every_steps=CHECKPOINT_EVERY,
-                      after_step=ema.update)
-    mar.load_state_dict(ema.average)
+    losses = []
+    for index, stage in enumerate(stages(recipe, "mar")):
+        ema = EMA(mar, recipe["ema_decay"])
+        losses += optimise(mar, loss_of, stage_batches(stage, index, len(labels), recipe["mar_batch"], recipe["seed"] + 1),
+                           steps=stage.steps, lr=stage.lr, weight_decay=0.02, progress=progress,
+                           every=partial_checkpoints(out_dir, "mar", mar), every_steps=CHECKPOINT_EVERY,
+                           after_step=ema.update)
+        mar.load_state_dict(ema.average)
     return mar.requires_grad_(False), losses
+
+
+def encode_world(vae, count: int):
+    """The posterior of the first ``count`` training images, rendered and encoded a chunk at a time."""
+    from arctl_mar.vae import DiagonalGaussian
+
+    parts, labels = tokenize_world(lambda images: encode(vae, images), count)
+    return DiagonalGaussian(torch.cat([p.mean for p in parts]), torch.cat([p.logvar for p in parts])), labels
 
 
 def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda step, steps, loss: None) -> dict:
     """Run the whole recipe and write out_dir/{vae.safetensors, mar.safetensors, config.json}; returns the record."""
     recipe = {**RECIPE, **(recipe or {})}
+    mar_images = transformer_images(recipe, "mar")  # checks the stages before the VAE's hour of training
     timer = Timer()
-    images, labels = training_images(recipe["images"])
+    images, _ = training_images(recipe["images"])
     vae, vae_losses = train_vae(images, recipe, progress, out_dir)
     save_weights(out_dir, {"vae.safetensors": vae.state_dict()})
     vae_seconds = timer.seconds
-    posterior = encode(vae, images)
-    del images  # MAR trains on the latents only
+    del images  # MAR trains on latents, of a set that may be larger
+    posterior, labels = encode_world(vae, mar_images)
     latent_scale = measure_latent_scale(posterior, recipe["seed"])
     mar, mar_losses = train_mar(posterior, labels, latent_scale, recipe, progress, out_dir)
     record = {

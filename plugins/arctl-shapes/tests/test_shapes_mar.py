@@ -35,15 +35,18 @@ def mar_manager():
 def test_mar_recipe_stages_reduce_their_losses(tmp_path):
     torch.manual_seed(0)
     images, labels = training_images(64)
-    recipe = {**train_mar.RECIPE, "images": 64, "vae_steps": 8, "vae_refine_steps": 4, "vae_batch": 8, "mar_steps": 20,
-              "mar_batch": 16}
-    vae, vae_losses = train_mar.train_vae(images, recipe, lambda *a: None, tmp_path)
+    recipe = {**train_mar.RECIPE, "images": 48, "vae_steps": 8, "vae_refine_steps": 4, "vae_batch": 8, "mar_steps": 20,
+              "mar_batch": 16, "mar_extend_steps": 6, "mar_extend_lr": 5e-4, "mar_extend_images": 64}
+    vae, vae_losses = train_mar.train_vae(images[:48], recipe, lambda *a: None, tmp_path)
     assert mean(vae_losses[-4:]) < 0.8 * mean(vae_losses[:4])
     posterior = train_mar.encode(vae, images)
+    world_posterior, world_labels = train_mar.encode_world(vae, 64)  # rendered a chunk at a time
+    assert torch.equal(world_posterior.mean, posterior.mean) and torch.equal(world_labels, labels)
     assert posterior.mean.shape == (64, 8, 8, 8)  # 8x downsampling, 8 channels
     scale = train_mar.measure_latent_scale(posterior, seed=0)
     assert (posterior.sample(torch.Generator().manual_seed(0)) * scale).std().item() == pytest.approx(1, abs=1e-3)
     mar, mar_losses = train_mar.train_mar(posterior, labels, scale, recipe, lambda *a: None, tmp_path)
+    assert len(mar_losses) == 20 + 6  # the main stage, then an extension onto more images
     assert mean(mar_losses[-5:]) < 0.9 * mean(mar_losses[:5])
     assert not any(p.requires_grad for p in mar.parameters())
     assert not (tmp_path / "partial-mar.safetensors").exists()  # checkpoints only every CHECKPOINT_EVERY steps

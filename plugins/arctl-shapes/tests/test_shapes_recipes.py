@@ -50,7 +50,9 @@ def test_stages_extend_onto_more_images_and_check_they_were_prepared():
     from arctl.errors import UsageError
     from arctl_shapes.training import Stage, stage_batches, stages, transformer_images
 
-    recipe = {"images": 100, "x_steps": 5, "x_lr": 1e-3, "x_refine_steps": 6, "x_refine_lr": 5e-4}
+    recipe = {"images": 100, "x_steps": 5, "x_lr": 1e-3}
+    assert stages(recipe, "x") == [Stage(5, 1e-3, 100)]  # a refinement is optional too
+    recipe.update({"x_refine_steps": 6, "x_refine_lr": 5e-4})
     assert stages(recipe, "x") == [Stage(5, 1e-3, 100), Stage(6, 5e-4, 100)]
     recipe.update({"x_extend_steps": 7, "x_extend_lr": 2e-4, "x_extend_images": 400})
     assert stages(recipe, "x")[2] == Stage(7, 2e-4, 400) and transformer_images(recipe, "x") == 400
