@@ -17,7 +17,7 @@ SHIPPED_VQ = "shipped"  # the llamagen-shapes tokenizer in this package; any oth
 
 RECIPE = {"seed": 0, "images": 20_000, "vq": SHIPPED_VQ,
           "nar_steps": 2000, "nar_batch": 48, "nar_lr": 1e-3, "nar_refine_steps": 4000, "nar_refine_lr": 7e-4,
-          "nar_extend_steps": 8000, "nar_extend_lr": 5e-4, "nar_extend_images": 80_000, "class_dropout_prob": 0.1}
+          "nar_extend_steps": 6000, "nar_extend_lr": 5e-4, "nar_extend_images": 80_000, "class_dropout_prob": 0.1}
 
 
 def load_vq(path: str):
