@@ -106,12 +106,12 @@ class Stage(NamedTuple):
 
 
 def stages(recipe: dict, prefix: str) -> list[Stage]:
-    """A model's training stages: the main run, then (where the recipe has ``{prefix}_refine_*`` keys) a
-    refinement at a lower peak rate (a second warm-up and cosine decay with a fresh optimiser), then, where the recipe has ``{prefix}_extend_*`` keys, extensions on
-    larger sets of images (one value each, or a list with one per extension). For a tokenizer the refinement
-    settles codebook and decoder together; for a transformer it is a second, longer descent, and an extension
-    a further one on images it has never seen (the held-out loss showed the first 20,000 images being
-    memorised)."""
+    """A model's training stages: the main run; then, where the recipe has ``{prefix}_refine_*`` keys, a
+    refinement at a lower peak rate (a second warm-up and cosine decay with a fresh optimiser); then, where it
+    has ``{prefix}_extend_*`` keys, extensions on larger sets of images (one value each, or a list with one per
+    extension). For a tokenizer the refinement settles codebook and decoder together; for a transformer it is
+    a second, longer descent, and an extension a further one on images it has never seen (the held-out loss
+    showed the first 20,000 images being memorised)."""
     found = [Stage(recipe[f"{prefix}_steps"], recipe[f"{prefix}_lr"], recipe["images"])]
     if f"{prefix}_refine_steps" in recipe:
         found.append(Stage(recipe[f"{prefix}_refine_steps"], recipe[f"{prefix}_refine_lr"], recipe["images"]))

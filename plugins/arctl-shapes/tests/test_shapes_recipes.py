@@ -106,7 +106,10 @@ def test_saved_repository_loads_in_float32(tmp_path):
 
 
 def test_train_rejects_a_malformed_recipe_before_training(arctl_cli, tmp_path):
-    result = arctl_cli.invoke(["shapes", "train", "var", "--out", tmp_path / "v", "-o", "var_extend_steps=[5,5,5]"])
+    tiny = [f"-o{key}=2" for key in ("images", "vae_steps", "vae_refine_steps", "var_steps", "var_refine_steps")]
+    # three extensions' steps against two rates and two image counts (tiny, should the check ever fail to stop it)
+    result = arctl_cli.invoke(["shapes", "train", "var", "--out", tmp_path / "v", *tiny, "-o", "var_extend_steps=[2,2,2]",
+                               "-o", "var_extend_images=[16,16]"])
     assert result.exit_code == 2 and "one value per extension" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "v").exists()
     result = arctl_cli.invoke(["shapes", "train", "var", "--out", tmp_path / "v", "-o", "var_stpes=5"])
