@@ -21,12 +21,11 @@ RECIPE = {"seed": 0, "images": 20_000, "vq": SHIPPED_VQ,
 
 
 def load_vq(path: str):
-    from arctl.hub import file_sha256, load_state_dict
+    from arctl.hub import file_sha256, load_state_dict, load_strict
     from arctl_llamagen.vq import VQModel
 
     file = ZOO / "llamagen-shapes" / "vq.safetensors" if path == SHIPPED_VQ else Path(path)
-    vq = VQModel(**LLAMAGEN_VQ)
-    vq.load_state_dict({k: v.float() for k, v in load_state_dict(file).items()})
+    vq = load_strict(VQModel(**LLAMAGEN_VQ), load_state_dict(file), source=str(file))  # fp16 file, fp32 model
     return vq.eval().requires_grad_(False), file_sha256(file)
 
 

@@ -30,11 +30,11 @@ def load_tokenizer_module(name: str):
         raise UsageError(f"unknown tokenizer {name!r} (known: {', '.join(TOKENIZERS)})")
     if name == "llamagen-shapes":
         return load_vq(SHIPPED_VQ)[0]
-    from arctl.hub import load_state_dict
+    from arctl.hub import load_state_dict, load_strict
     from arctl_var.vqvae import VQVAE
 
-    module = VQVAE(**VAR_VAE, test_mode=False)
-    module.load_state_dict({k: v.float() for k, v in load_state_dict(ZOO / name / TOKENIZERS[name]).items()})
+    file = ZOO / name / TOKENIZERS[name]
+    module = load_strict(VQVAE(**VAR_VAE, test_mode=False), load_state_dict(file), source=str(file))
     return module.eval().requires_grad_(False)
 
 
