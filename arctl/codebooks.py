@@ -1,4 +1,4 @@
-"""What vector quantizers share beyond their own normalisation: restricting the nearest-code search.
+"""What vector quantizers share beyond their own normalisation: the distance, and restricting the nearest-code search.
 
 Post-hoc watermarking quantizes a latent to the nearest code among an allowed subset of the codebook
 (a bool mask over the V codes, one for all images or one per image). Each quantizer keeps its own
@@ -25,3 +25,9 @@ def restrict_codes(scores: torch.Tensor, allowed: torch.Tensor | None, fill: flo
         return scores.masked_fill(~allowed, fill)
     batch, codes = allowed.shape
     return scores.view(batch, -1, codes).masked_fill(~allowed[:, None, :], fill).view(scores.shape)
+
+
+def squared_distances(latents: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """[N, C] latents, [V, C] codes -> [N, V] squared L2 distances, expanded as |z|^2 + |e|^2 - 2 z.e (the official
+    VQ codes' expansion, which decides near-ties the way they do)."""
+    return latents.square().sum(1, keepdim=True) + codebook.square().sum(1) - 2 * latents @ codebook.T

@@ -37,6 +37,14 @@ class VQTokenizer:
         the nearest-code search to those codes, on the tokenizer's L2-normalised sphere."""
         return self.vq.img_to_indices(images.mul(2).sub(1), allowed)
 
+    def code_distances(self, images: torch.Tensor, tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """Squared distances [B, h*w, V] from every position's latent to every code, in ``flat_tokens`` order and on
+        the quantizer's sphere (``tokens`` is only for multi-scale tokenizers). Differentiable in the encoder; the
+        nearest codes are ``encode``'s."""
+        latents = self.vq.quant_conv(self.vq.encoder(images.mul(2).sub(1)))
+        B, C = latents.shape[:2]
+        return self.vq.quantize.distances(latents.permute(0, 2, 3, 1).reshape(-1, C)).view(B, -1, self.codebook_size)
+
     def flat_tokens(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(ids [B, h*w] in raster order, scale index [h*w]: all 0, a single scale)."""
         ids = tokens.reshape(tokens.shape[0], -1)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arctl.codebooks import restrict_codes
+from arctl.codebooks import restrict_codes, squared_distances
 from arctl.vae_blocks import AttnBlock, Downsample, ResnetBlock, Upsample, group_norm
 
 NUM_RES_BLOCKS = 2
@@ -123,16 +123,16 @@ class VectorQuantizer(nn.Module):
         weight = self.embedding.weight
         return F.normalize(weight, dim=-1) if self.l2_norm else weight
 
+    def distances(self, flat: Tensor) -> Tensor:
+        """Latents [N, C] -> squared distances [N, V] to every code, on the sphere when ``l2_norm``: what the
+        nearest-code search minimises."""
+        return squared_distances(F.normalize(flat, dim=-1) if self.l2_norm else flat, self.codebook())
+
     def forward(self, z: Tensor, allowed: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Latent [B, C, h, w] -> (code vectors [B, C, h, w], indices [B*h*w] in (b, h, w) order); with ``allowed``
         (bool [V], or [B, V] per image) only those codes compete, on the same (L2-normalised) sphere."""
         B, C, H, W = z.shape
-        flat = z.permute(0, 2, 3, 1).reshape(-1, C)
-        codebook = self.codebook()
-        if self.l2_norm:
-            flat = F.normalize(flat, dim=-1)
-        # squared distances |z|^2 + |e|^2 - 2 z.e, the official expansion (it decides near-ties the same way)
-        dist = flat.pow(2).sum(1, keepdim=True) + codebook.pow(2).sum(1) - 2 * flat @ codebook.T
+        dist = self.distances(z.permute(0, 2, 3, 1).reshape(-1, C))
         indices = restrict_codes(dist, allowed, float("inf")).argmin(dim=1)
         # the official straight-through z + (z_q - z).detach() only serves training and differs from z_q by ~1e-7
         return self.lookup(indices, (B, C, H, W)), indices

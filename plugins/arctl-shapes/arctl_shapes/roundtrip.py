@@ -31,48 +31,17 @@ JPEG_QUALITIES = (50, 95)  # the range a compressed share of each batch is drawn
 GAMMAS = (0.1, 0.25, 0.5)  # green-list fractions the marked grids are drawn with
 
 
-def squared_distances(latents: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-    """[N, C] latents -> [N, V] squared distances to every code."""
-    return latents.square().sum(1, keepdim=True) + codebook.square().sum(1) - 2 * latents @ codebook.T
-
-
-def llamagen_distances(vq, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Squared code distances [B * h * w, V] of images in [0, 1] (LlamaGen VQ: one grid on the L2-normalised
-    sphere)."""
-    latents = vq.quant_conv(vq.encoder(images * 2 - 1))
-    flat = F.normalize(latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1]), dim=-1)
-    return squared_distances(flat, vq.codebook())
-
-
-def var_distances(vqvae, images: torch.Tensor, tokens: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Squared code distances [B * L, V] of images in [0, 1], every scale coarse to fine (VAR's flat token order). Scale k's
-    code is the one nearest to the residual that the given codes of scales 1..k-1 leave, so each scale is scored
-    the way the quantizer picks it, given the true coarser scales."""
-    quant = vqvae.quantize
-    f = vqvae.img_to_f(images * 2 - 1)
-    B, C = f.shape[:2]
-    with torch.no_grad():  # f_hat after each scale of the given codes: what scales 1..k-1 explain
-        code_maps = [quant.lookup(idx, pn, pn) for pn, idx in zip(quant.v_patch_nums, tokens)]
-        explained = [torch.zeros_like(f), *quant.embed_to_fhat(code_maps)[:-1]]
-    distances = []
-    for si, pn in enumerate(quant.v_patch_nums):
-        rest = f - explained[si]
-        z = rest if si == len(tokens) - 1 else F.interpolate(rest, size=(pn, pn), mode="area")
-        distances.append(squared_distances(z.permute(0, 2, 3, 1).reshape(-1, C), quant.embedding.weight).view(B, pn * pn, -1))
-    return torch.cat(distances, dim=1).flatten(0, 1)
-
-
 def tokenizer_of(module):
-    """The arctl tokenizer around a zoo VQ module, and the matching distances function."""
+    """The arctl tokenizer around a zoo VQ module (LlamaGen's VQModel or VAR's VQVAE)."""
     from arctl_llamagen.vq import VQModel
 
     if isinstance(module, VQModel):
         from arctl_llamagen.tokenizer import VQTokenizer
 
-        return VQTokenizer(module), llamagen_distances
+        return VQTokenizer(module)
     from arctl_var.tokenizer import VARTokenizer
 
-    return VARTokenizer(module), var_distances
+    return VARTokenizer(module)
 
 
 def marked_tokens(tokenizer, images: torch.Tensor, generator: torch.Generator, gammas: Sequence[float] = GAMMAS):
@@ -96,12 +65,12 @@ def finetune_encoder(module, images: torch.Tensor, recipe: dict, progress: Progr
     """Train the encoder of ``module`` (a zoo VQModel or VQVAE) in place on ``images`` [N, 3, H, W] in [0, 1]; the
     codebook and decoder are frozen. The loss is cross-entropy over the codes with logits -distance / temperature:
     a small temperature makes it a margin on the right code's being nearest. Returns the loss of every step."""
-    frozen, _ = tokenizer_of(copy.deepcopy(module).eval().requires_grad_(False))
-    _, distances_of = tokenizer_of(module)
+    frozen = tokenizer_of(copy.deepcopy(module).eval().requires_grad_(False))
+    trained = tokenizer_of(module)
     temperature = recipe["roundtrip_temperature"]
 
     def code_loss(images: torch.Tensor, tokens) -> torch.Tensor:
-        logits = -distances_of(module, images, tokens) / temperature
+        logits = -trained.code_distances(images, tokens).flatten(0, 1) / temperature
         return F.cross_entropy(logits, frozen.flat_tokens(tokens)[0].flatten())
 
     module.requires_grad_(False)
@@ -127,7 +96,7 @@ def finetune_encoder(module, images: torch.Tensor, recipe: dict, progress: Progr
 def round_trip_agreement(module, images: torch.Tensor, seed: int = 0, gamma: float = 0.25) -> dict[str, float]:
     """Shares of tokens that come back from decode -> 8 bits -> encode: of real images' tokens (``real``), of
     grids quantized to a random gamma of the codes (``marked``), and of those after JPEG 75 (``marked_jpeg75``)."""
-    tokenizer, _ = tokenizer_of(module)
+    tokenizer = tokenizer_of(module)
     generator = torch.Generator().manual_seed(seed)
 
     def agreement(tokens, images_back) -> float:

@@ -59,5 +59,5 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
 @torch.no_grad()
 def kept_share(original, module, images: torch.Tensor) -> float:
     """The share of real images' tokens the fine-tuned encoder gives as the original one did."""
-    (a, _), (b, _) = tokenizer_of(original), tokenizer_of(module)
+    a, b = tokenizer_of(original), tokenizer_of(module)
     return (a.flat_tokens(a.encode(images))[0] == b.flat_tokens(b.encode(images))[0]).float().mean().item()

@@ -124,16 +124,38 @@ class MultiScaleQuantizer(nn.Module):
             h = F.interpolate(h, size=size, mode="bicubic")
         return self.phi(si, num_scales)(h)
 
+    def code_distances(self, z: Tensor) -> Tensor:
+        """Rows z [N, Cvae] -> squared distances [N, V] to every code: L2, or between the L2-normalised vectors
+        (2 - 2 cos) when ``using_znorm``; the nearest code is the one ``_nearest_codes`` picks."""
+        codebook = self.embedding.weight
+        if self.using_znorm:
+            return 2 - 2 * F.normalize(z, dim=-1) @ F.normalize(codebook.T, dim=0)
+        # |z|^2 + |e|^2 - 2 z.e, summed in this order like the official code so near-ties resolve identically
+        dist = z.square().sum(dim=1, keepdim=True) + codebook.square().sum(dim=1)
+        return torch.addmm(dist, z, codebook.T, alpha=-2)
+
+    def residual_distances(self, f: Tensor, idx: Sequence[Tensor]) -> Tensor:
+        """Squared distances [B, L, V] of every scale's residual to every code, all scales coarse to fine (the flat
+        token order), where scale k's residual is what the given codes ``idx`` of scales 1..k-1 leave of f: the
+        distances the coarse-to-fine search compares at each scale. Differentiable in f."""
+        B, C = f.shape[:2]
+        with torch.no_grad():  # f_hat after each scale of the given codes
+            maps = [self.lookup(codes, pn, pn) for pn, codes in zip(self.v_patch_nums, idx)]
+            explained = [torch.zeros_like(f), *self.embed_to_fhat(maps)[:-1]]
+        distances = []
+        for si, pn in enumerate(self.v_patch_nums):
+            rest = f - explained[si]
+            z = rest if si == len(self.v_patch_nums) - 1 else F.interpolate(rest, size=(pn, pn), mode="area")
+            distances.append(self.code_distances(z.permute(0, 2, 3, 1).reshape(-1, C)).view(B, pn * pn, -1))
+        return torch.cat(distances, dim=1)
+
     def _nearest_codes(self, z: Tensor, allowed: Tensor | None = None) -> Tensor:
         """Index of the nearest codebook entry for every row of z [N, Cvae] (rows grouped by image); with
         ``allowed`` (bool [V], or [B, V] per image) only the allowed entries compete."""
-        codebook = self.embedding.weight
-        if self.using_znorm:  # cosine similarity
-            similarity = F.normalize(z, dim=-1) @ F.normalize(codebook.T, dim=0)
+        if self.using_znorm:  # cosine similarity, as officially
+            similarity = F.normalize(z, dim=-1) @ F.normalize(self.embedding.weight.T, dim=0)
             return torch.argmax(restrict_codes(similarity, allowed, float("-inf")), dim=1)
-        # |z|^2 + |e|^2 - 2 z.e, summed in this order like the official code so near-ties resolve identically
-        dist = z.square().sum(dim=1, keepdim=True) + codebook.square().sum(dim=1)
-        return torch.argmin(restrict_codes(torch.addmm(dist, z, codebook.T, alpha=-2), allowed, float("inf")), dim=1)
+        return torch.argmin(restrict_codes(self.code_distances(z), allowed, float("inf")), dim=1)
 
     # --- image latent -> tokens ----------------------------------------------------------------------------------
 

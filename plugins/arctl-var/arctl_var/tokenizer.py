@@ -44,6 +44,15 @@ class VARTokenizer:
         with the quantizer's own distance; the finer scales then absorb what the restriction costs."""
         return self.vqvae.img_to_idx(images.mul(2).sub(1), allowed=allowed)
 
+    def code_distances(self, images: torch.Tensor, tokens: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """Squared distances [B, L, V] from every position's latent to every code, in ``flat_tokens`` order: at each
+        scale, of the residual that the coarser scales of ``tokens`` (the image's own codes when None) leave.
+        Differentiable in the encoder; the nearest codes are ``encode``'s."""
+        f = self.vqvae.img_to_f(images.mul(2).sub(1))
+        if tokens is None:
+            tokens = self.vqvae.quantize.f_to_idx(f.detach())
+        return self.vqvae.quantize.residual_distances(f, tokens)
+
     def flat_tokens(self, tokens: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(ids [B, L]: every scale's tokens, coarse to fine, scale index [L] of each token)."""
         scales = [torch.full((t.shape[1],), si, dtype=torch.long, device=t.device) for si, t in enumerate(tokens)]
