@@ -53,6 +53,12 @@ class Watermarker:
         """One ``Detection`` per image of [B, 3, H, W] in [0, 1]."""
         raise ArctlError(f"{type(self).__name__} cannot detect its mark")
 
+    @property
+    def smallest_p_value(self) -> float:
+        """The smallest p-value ``detect`` can report (a permutation test cannot go below 1 / its draws): a
+        requested false-positive rate below it could never flag an image."""
+        return 0.0
+
 
 @dataclass
 class ActiveWatermark:

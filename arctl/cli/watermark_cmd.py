@@ -59,13 +59,17 @@ def check_request(manager, method: str | None, option: list[str] | None, model: 
     return spec, options, parse_weights(weights, checkpoint.main_role)
 
 
-def load_for(manager, request, key_file: Path, model: str, device: str):
-    """(the watermark built from the key, the loaded tokenizer)."""
+def load_for(manager, request, key_file: Path, model: str, device: str, fpr: float | None = None):
+    """(the watermark built from the key, the loaded tokenizer); with ``fpr``, first check that the detector can
+    report p-values that small."""
     from arctl.tokenizers import load_tokenizer
     from arctl.watermark import build_watermark
 
     spec, options, weights = request
     watermark = build_watermark(spec, read_key(key_file), options)
+    if fpr is not None and fpr < watermark.watermarker.smallest_p_value:
+        raise UsageError(f"--fpr {fpr:g} is below the smallest p-value this detector can report "
+                         f"({watermark.watermarker.smallest_p_value:.3g}); see its options")
     return watermark, load_tokenizer(manager, model, device=device, weights=weights)
 
 
@@ -168,7 +172,7 @@ def add_commands(app: typer.Typer, manager) -> None:
             raise UsageError(f"--fpr {fpr}: must be in (0, 1)")
         request = check_request(manager, method, option, model, weights)
         pictures = [open_image(path) for path in images]  # every input first: a bad file fails before any loading
-        watermark, loaded = load_for(manager, request, key_file, model, device)
+        watermark, loaded = load_for(manager, request, key_file, model, device, fpr)
         rows = []
         for path, picture in zip(images, pictures):
             with torch.inference_mode():

@@ -22,6 +22,12 @@ OPTIONS = (
            choices=("soft", "hard")),
     Option("scales", str, "all", "token scales detection counts: all, or indices and slices such as -1 or 6: "
            "(multi-scale tokenizers such as VAR's)"),
+    Option("score", str, "count", "detection score: count (distinct green codes, exact hypergeometric null) or soft "
+           "(nearness to green codes, permutation null)", choices=("count", "soft")),
+    Option("temperature", float, 0.3, "score=soft: softmax temperature, in units of the image's median margin "
+           "between nearest and second-nearest code", min=1e-3, max=100.0),
+    Option("draws", int, 10_000, "score=soft: random lists of the permutation null (p-values >= pool / (draws + 1))",
+           min=100, max=1_000_000),
 )
 
 

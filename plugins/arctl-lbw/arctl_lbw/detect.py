@@ -1,21 +1,34 @@
-"""Detection: re-encode, count each list's green codes among the image's distinct codes, test, correct.
+"""Detection: re-encode, score each list of the pool, test, correct.
 
-For every list j of the pool the p-value is the exact hypergeometric tail of its green count (see
-``stats``); the image's p-value is the smallest one times the pool size K (Bonferroni, capped at 1), so a
-clean image is flagged at most with probability ``fpr`` whichever list it would have used. Multi-scale
-tokenizers give every token a scale index (``tokenizer.flat_tokens``); ``scales`` selects the ones counted.
+The default score (``score=count``) counts each list's green codes among the image's distinct codes; list j's
+p-value is the exact hypergeometric tail of that count (see ``stats``). ``score=soft`` scores how near every
+position lies to green codes, with a permutation null (see ``soft``). Either way the image's p-value is the
+smallest list's times the pool size K (Bonferroni, capped at 1), so a clean image is flagged at most with
+probability ``fpr`` whichever list it would have used. Multi-scale tokenizers give every token a scale index
+(``tokenizer.flat_tokens``); ``scales`` selects the ones counted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
 from arctl.errors import UsageError
 from arctl.watermark import Detection
 from arctl_lbw.green import GreenLists
+from arctl_lbw.soft import detect_soft
 from arctl_lbw.stats import hypergeom_log_sf, z_score
+
+
+@dataclass(frozen=True)
+class Score:
+    """How an image is scored: ``count`` (distinct green codes) or ``soft`` (with its temperature and draws)."""
+
+    kind: str = "count"
+    temperature: float = 0.3
+    draws: int = 10_000
 
 
 def parse_scales(text: str) -> tuple[slice | int, ...] | None:
@@ -54,11 +67,24 @@ def counted_scales(selection: Sequence[slice | int] | None, num_scales: int) -> 
     return sorted(chosen)
 
 
+def counted_positions(scales: torch.Tensor, selection: Sequence[slice | int] | None) -> torch.Tensor:
+    """Bool [L]: the positions whose scale (``scales`` [L]) the selection counts."""
+    num_scales = int(scales.max()) + 1 if scales.numel() else 1
+    return torch.isin(scales, torch.tensor(counted_scales(selection, num_scales), device=scales.device))
+
+
+def code_distances(tokenizer, images: torch.Tensor, tokens) -> torch.Tensor:
+    """The tokenizer's code distances [B, L, V] (an optional member of the tokenizer contract)."""
+    if not hasattr(tokenizer, "code_distances"):
+        raise UsageError(f"score=soft needs a tokenizer with code_distances; {type(tokenizer).__name__} has none "
+                         "(use score=count)")
+    return tokenizer.code_distances(images, tokens)
+
+
 def detect_tokens(ids: torch.Tensor, scales: torch.Tensor, lists: GreenLists,
                   selection: Sequence[slice | int] | None = None) -> list[Detection]:
     """One Detection per row of ``ids`` [B, L] (scale index [L] per position; ``selection`` as ``parse_scales``)."""
-    num_scales = int(scales.max()) + 1 if scales.numel() else 1
-    keep = torch.isin(scales, torch.tensor(counted_scales(selection, num_scales), device=scales.device))
+    keep = counted_positions(scales, selection)
     masks = lists.masks_on(ids.device)
     found = []
     for row in ids[:, keep]:
@@ -73,7 +99,11 @@ def detect_tokens(ids: torch.Tensor, scales: torch.Tensor, lists: GreenLists,
 
 
 def detect_images(tokenizer, images: torch.Tensor, lists: GreenLists,
-                  selection: Sequence[slice | int] | None = None) -> list[Detection]:
-    """Re-encode images [B, 3, H, W] in [0, 1] with the tokenizer and test their tokens."""
-    ids, scales = tokenizer.flat_tokens(tokenizer.encode(images))
-    return detect_tokens(ids, scales, lists, selection)
+                  selection: Sequence[slice | int] | None = None, score: Score = Score()) -> list[Detection]:
+    """Re-encode images [B, 3, H, W] in [0, 1] with the tokenizer and test them."""
+    tokens = tokenizer.encode(images)
+    ids, scales = tokenizer.flat_tokens(tokens)
+    if score.kind == "count":
+        return detect_tokens(ids, scales, lists, selection)
+    distances = code_distances(tokenizer, images, tokens)
+    return detect_soft(distances, ids, counted_positions(scales, selection), lists, score.temperature, score.draws)

@@ -23,10 +23,11 @@ from arctl.keys import WatermarkKey
 from arctl.tokenizers import load_tokenizer, to_tensor
 from arctl.watermark import Detection, build_watermark
 from arctl_lbw.attacks import ATTACKS, AttackContext
-from arctl_lbw.detect import counted_scales, detect_tokens, parse_scales
+from arctl_lbw.detect import Score, code_distances, counted_positions, counted_scales, detect_tokens, parse_scales
 from arctl_lbw.green import GreenLists
 from arctl_lbw.quality import is_shapes_model, shapes_quality
 from arctl_lbw.roc import auc, roc_points, score, share_at_most, tpr_at_empirical_fpr
+from arctl_lbw.soft import detect_soft, detections, null_lists, soft_statistics
 
 FPRS = (0.01, 0.001)
 ENCODE_BATCH = 32
@@ -109,14 +110,35 @@ def generate_arm(manager, loaded, settings, classes, per_class, seed, progress, 
     return to_tensor([r.image for r in results])
 
 
-def encode(tokenizer, images: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids [N, L], scale index [L]) of images re-encoded in chunks, on the CPU."""
-    ids, scales = [], None
+@dataclass
+class Encoded:
+    """One arm re-encoded: ids [N, L], the scale index [L] of each position, and for score=soft the code
+    distances [N, L, V] (else None)."""
+
+    ids: torch.Tensor
+    scales: torch.Tensor
+    distances: torch.Tensor | None = None
+
+
+def encode(tokenizer, images: torch.Tensor, device, score: Score) -> Encoded:
+    """Images re-encoded in chunks, on the CPU."""
+    ids, distances, scales = [], [], None
     with torch.inference_mode():
         for start in range(0, len(images), ENCODE_BATCH):
-            chunk_ids, scales = tokenizer.flat_tokens(tokenizer.encode(images[start : start + ENCODE_BATCH].to(device)))
+            chunk = images[start : start + ENCODE_BATCH].to(device)
+            tokens = tokenizer.encode(chunk)
+            chunk_ids, scales = tokenizer.flat_tokens(tokens)
             ids.append(chunk_ids.cpu())
-    return torch.cat(ids), scales.cpu()
+            if score.kind == "soft":
+                distances.append(code_distances(tokenizer, chunk, tokens).cpu())
+    return Encoded(torch.cat(ids), scales.cpu(), torch.cat(distances) if distances else None)
+
+
+def detect_arm(arm: Encoded, lists: GreenLists, selection, score: Score) -> list[Detection]:
+    if score.kind == "count":
+        return detect_tokens(arm.ids, arm.scales, lists, selection)
+    return detect_soft(arm.distances, arm.ids, counted_positions(arm.scales, selection), lists, score.temperature,
+                       score.draws)
 
 
 def own_green_share(ids: torch.Tensor, scales: torch.Tensor, lists, own: torch.Tensor, selection) -> float:
@@ -127,7 +149,7 @@ def own_green_share(ids: torch.Tensor, scales: torch.Tensor, lists, own: torch.T
     return round(float(torch.stack([masks[i, row.unique()].float().mean() for i, row in enumerate(ids[:, keep])]).mean()), 4)
 
 
-def clean_fpr_over_keys(ids: torch.Tensor, scales: torch.Tensor, key: WatermarkKey, lists, selection,
+def clean_fpr_over_keys(arm: Encoded, key: WatermarkKey, lists, selection, score: Score,
                         keys: int = CALIBRATION_KEYS) -> dict[float, float]:
     """Share of clean images with p <= fpr, averaged over ``keys`` other keys (derived from ``key``).
 
@@ -135,28 +157,38 @@ def clean_fpr_over_keys(ids: torch.Tensor, scales: torch.Tensor, key: WatermarkK
     lists meet every image, and images share codes (backgrounds, a class's coarse tokens), so one key's false
     positives are correlated across images: its observed rate scatters more than a binomial around the mean."""
     totals = dict.fromkeys(FPRS, 0.0)
-    for index in range(keys):
-        other = GreenLists(WatermarkKey(key.derive(f"arctl-lbw/calibration/{index}")), lists.vocab_size, lists.gamma,
-                           lists.pool)
-        p_values = [d.p_value for d in detect_tokens(ids, scales, other, selection)]
+    others = [GreenLists(WatermarkKey(key.derive(f"arctl-lbw/calibration/{index}")), lists.vocab_size, lists.gamma,
+                         lists.pool) for index in range(keys)]
+    if score.kind == "soft":  # one pass scores every key's lists against the same null draws
+        keep = counted_positions(arm.scales, selection)
+        masks = torch.cat([other.masks for other in others])
+        null = null_lists(lists.vocab_size, lists.size, score.draws)
+        scores = soft_statistics(arm.distances, torch.cat((masks, null)), keep, score.temperature)
+        chance, kept_ids = scores[:, len(masks) :], arm.ids[:, keep]
+    for index, other in enumerate(others):
+        if score.kind == "soft":
+            own = scores[:, index * lists.pool : (index + 1) * lists.pool]
+            found = detections(own, chance, lists.pool, kept_ids, other.masks)
+        else:
+            found = detect_tokens(arm.ids, arm.scales, other, selection)
+        p_values = [d.p_value for d in found]
         for fpr in FPRS:
             totals[fpr] += share_at_most(p_values, fpr) / keys
     return {fpr: round(total, 5) for fpr, total in totals.items()}
 
 
-def measure(arms, lists, selection) -> tuple[Rates, list[tuple[float, float]], dict[str, Rates]]:
-    """(rates, ROC points, rates by scale selection when the tokenizer has several scales) for the (ids, scales)
-    of the watermarked and the clean arm."""
-    (marked_ids, scales), (clean_ids, _) = arms
-
+def measure(arms: Sequence[Encoded], lists, selection, how: Score
+            ) -> tuple[Rates, list[tuple[float, float]], dict[str, Rates]]:
+    """(rates, ROC points, rates by scale selection when the tokenizer has several scales and the score is the
+    count) for the watermarked and the clean arm."""
     def detected(chosen):
-        return [detect_tokens(ids, scales, lists, chosen) for ids in (marked_ids, clean_ids)]
+        return [detect_arm(arm, lists, chosen, how) for arm in arms]
 
     found = detected(selection)
     curve = roc_points(*([score(d.p_value) for d in arm] for arm in found))
-    num_scales = int(scales.max()) + 1
+    num_scales = int(arms[0].scales.max()) + 1
     by_scale = {label: Rates.of(*detected(chosen)) for label, chosen in scale_selections(num_scales).items()} \
-        if num_scales > 1 else {}
+        if num_scales > 1 and how.kind == "count" else {}
     return Rates.of(*found), curve, by_scale
 
 
@@ -178,24 +210,26 @@ def evaluate(manager, model: str, key: WatermarkKey, options: Mapping[str, Any],
     context = AttackContext(tokenizer=tokenizer, device=device, seed=seed)
     selection = watermark.watermarker.selection
     own = torch.tensor([lists.for_generated(seed, item) for item in range(num)])  # items are 0 .. num - 1
-    results, green_share, by_scale, green_by_scale, curves = {}, {}, {}, {}, {}
+    results, green_share, by_scale, green_by_scale, curves, notes = {}, {}, {}, {}, {}, []
     progress = tracker.task("attacks")
     progress.start(len(attacks))
+    how = watermark.watermarker.score
     for name in attacks:
-        arms = [encode(tokenizer, stored(ATTACKS[name](images, context)), device) for images in (marked, clean)]
-        results[name], curves[name], per_scale = measure(arms, lists, selection)
-        green_share[name] = tuple(own_green_share(ids, scales, lists, own, selection) for ids, scales in arms)
+        arms = [encode(tokenizer, stored(ATTACKS[name](images, context)), device, how) for images in (marked, clean)]
+        results[name], curves[name], per_scale = measure(arms, lists, selection, how)
+        green_share[name] = tuple(own_green_share(arm.ids, arm.scales, lists, own, selection) for arm in arms)
         if name == "none":
-            calibration = clean_fpr_over_keys(*arms[1], key, lists, selection)
+            calibration = clean_fpr_over_keys(arms[1], key, lists, selection, how)
+        num_scales = int(arms[0].scales.max()) + 1
         if per_scale:
             by_scale[name] = per_scale
-            (marked_ids, scales), _ = arms
-            green_by_scale[name] = {label: own_green_share(marked_ids, scales, lists, own, chosen)
-                                    for label, chosen in scale_selections(int(scales.max()) + 1).items()}
+        if num_scales > 1:
+            green_by_scale[name] = {label: own_green_share(arms[0].ids, arms[0].scales, lists, own, chosen)
+                                    for label, chosen in scale_selections(num_scales).items()}
         progress.advance()
-    num_scales = int(arms[0][1].max()) + 1
+    if num_scales > 1 and how.kind == "soft":
+        notes.append("score=soft: no TPR by counted scales (score=count measures that table)")
 
-    notes = []
     if num < 1 / min(FPRS):
         notes.append(f"TPR at empirical FPR {min(FPRS):g} is below the resolution of {num} clean images: its "
                      "threshold is the highest clean score, so it is the TPR at an observed FPR of 0")

@@ -6,17 +6,21 @@ import torch
 
 from arctl.keys import WatermarkKey
 from arctl.watermark import Detection, Watermarker
-from arctl_lbw.detect import detect_images, parse_scales
+from arctl_lbw.detect import Score, detect_images, parse_scales
 from arctl_lbw.green import GreenLists
 from arctl_lbw.posthoc import pixel_bytes, watermark_images
 from arctl_lbw.processor import LBWProcessor
+from arctl_lbw.soft import smallest_p_value
 
 
 class LBW(Watermarker):
     def __init__(self, key: WatermarkKey, *, delta: float = 2.0, gamma: float = 0.25, pool: int = 4,
-                 mode: str = "soft", scales: str = "all") -> None:
-        super().__init__(key, delta=delta, gamma=gamma, pool=pool, mode=mode, scales=scales)
+                 mode: str = "soft", scales: str = "all", score: str = "count", temperature: float = 0.3,
+                 draws: int = 10_000) -> None:
+        super().__init__(key, delta=delta, gamma=gamma, pool=pool, mode=mode, scales=scales, score=score,
+                         temperature=temperature, draws=draws)
         self.selection = parse_scales(scales)  # a bad selection fails here, before any model loads
+        self.score = Score(score, temperature, draws)
         self._lists: dict[int, GreenLists] = {}
 
     def lists(self, vocab_size: int) -> GreenLists:
@@ -33,4 +37,8 @@ class LBW(Watermarker):
         return watermark_images(tokenizer, images, lists, [lists.for_pixels(pixel_bytes(image)) for image in images])
 
     def detect(self, tokenizer, images: torch.Tensor) -> list[Detection]:
-        return detect_images(tokenizer, images, self.lists(tokenizer.codebook_size), self.selection)
+        return detect_images(tokenizer, images, self.lists(tokenizer.codebook_size), self.selection, self.score)
+
+    @property
+    def smallest_p_value(self) -> float:
+        return smallest_p_value(self.options["pool"], self.options["draws"]) if self.score.kind == "soft" else 0.0

@@ -49,10 +49,11 @@ def test_counting_every_token_would_flag_flat_images(manager):
 
 def test_the_evaluations_calibration_averages_over_keys():
     """`arctl lbw eval` checks calibration over 20 derived keys: on uniform token grids the mean rate is the nominal one."""
-    from arctl_lbw.evaluate import clean_fpr_over_keys
+    from arctl_lbw.detect import Score
+    from arctl_lbw.evaluate import Encoded, clean_fpr_over_keys
 
     ids = torch.randint(0, 4096, (200, 256), generator=torch.Generator().manual_seed(2))
     lists = GreenLists(WatermarkKey(bytes(range(32))), 4096, 0.25, 4)
-    rates = clean_fpr_over_keys(ids, torch.zeros(256, dtype=torch.long), lists.key, lists, None)
+    rates = clean_fpr_over_keys(Encoded(ids, torch.zeros(256, dtype=torch.long)), lists.key, lists, None, Score())
     assert set(rates) == {0.01, 0.001}
     assert abs(rates[0.01] - 0.01) <= 3 * math.sqrt(0.01 * 0.99 / 4000) and rates[0.001] <= 0.004, rates

@@ -31,6 +31,26 @@ def test_json_report_on_a_single_scale_tokenizer(arctl_cli, manager, key_file):
     assert json.loads(key_file.read_text())["secret"] not in result.output
 
 
+def test_soft_score_report(arctl_cli, manager, key_file):
+    """score=soft through the evaluation: the hard mark is found, the clean arm is not flagged, and the 20-key
+    calibration runs on the same null draws."""
+    result = evaluate(arctl_cli, manager, "--model", "llamagen-b", "--num", "6", "--attacks", "regen", "--key-file",
+                      key_file, "-o", "mode=hard", "-o", "score=soft", "-o", "draws=2000", "--json")
+    report = json.loads(result.stdout)
+    none = report["attacks"]["none"]
+    assert none["tpr_nominal"]["0.01"] == 1.0 and none["clean_fpr_nominal"]["0.01"] == 0.0 and none["auc"] == 1.0
+    assert set(report["clean_fpr_over_keys"]) == {"0.01", "0.001"} and report["clean_fpr_over_keys"]["0.01"] <= 0.1
+    assert report["options"]["score"] == "soft"
+
+
+def test_soft_score_leaves_the_by_scale_tpr_to_the_count(arctl_cli, manager):
+    result = evaluate(arctl_cli, manager, "--model", "var-tiny", "--num", "4", "--attacks", "none", "-o",
+                      "score=soft", "-o", "draws=500", "--json")
+    report = json.loads(result.stdout)
+    assert report["scales"] == {} and set(report["green_share_by_scale"]["none"]) >= {"all", "0", "1:"}
+    assert any("score=soft: no TPR by counted scales" in note for note in report["notes"])
+
+
 def test_table_roc_and_scale_breakdown_on_vars_pyramid(arctl_cli, manager, tmp_path):
     roc = tmp_path / "roc.png"
     result = evaluate(arctl_cli, manager, "--model", "var-tiny", "--num", "4", "--attacks", "blur-0.5,regen",

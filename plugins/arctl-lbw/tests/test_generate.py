@@ -37,7 +37,8 @@ def test_hard_mark_makes_every_token_green(arctl_cli, manager, key_file, tmp_pat
     assert all(f["watermarked"] and f["green"] == f["tokens"] >= 10 and f["p_value"] < 1e-5 for f in found), found
     recipe = read_recipe(paths[0])
     assert recipe["watermark"] == {"method": "lbw", "key": load_key(key_file).fingerprint,
-                                   "options": {"delta": 2.0, "gamma": 0.25, "pool": 4, "mode": "hard", "scales": "all"}}
+                                   "options": {"delta": 2.0, "gamma": 0.25, "pool": 4, "mode": "hard", "scales": "all",
+                                               "score": "count", "temperature": 0.3, "draws": 10_000}}
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -79,3 +80,20 @@ def test_the_pool_spreads_images_over_lists(arctl_cli, manager, key_file, tmp_pa
     assert all(f["watermarked"] for f in found) and len({f["list"] for f in found}) > 1
     _, single = detect(arctl_cli, manager, "llamagen-b", paths, key_file, "-o", "pool=1")
     assert any(not f["watermarked"] for f in single)  # list 0 alone does not explain the other images
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_detect_with_the_soft_score_on_every_family(arctl_cli, manager, key_file, other_key_file, tmp_path, model):
+    _, paths = generate(arctl_cli, manager, model, tmp_path, "--watermark", "lbw", "--key-file", key_file,
+                        "-o", "mode=hard")
+    _, found = detect(arctl_cli, manager, model, paths, key_file, "-o", "score=soft", "-o", "draws=2000")
+    assert all(f["watermarked"] and f["p_value"] <= 4 / 2001 and f["z_score"] > 3 for f in found), found
+    _, wrong = detect(arctl_cli, manager, model, paths, other_key_file, "-o", "score=soft", "-o", "draws=2000")
+    assert not any(f["watermarked"] for f in wrong), wrong
+
+
+def test_an_fpr_below_the_soft_scores_resolution_is_a_usage_error(arctl_cli, manager, key_file, tmp_path):
+    _, paths = generate(arctl_cli, manager, "llamagen-b", tmp_path)
+    result = arctl_cli.invoke(["detect", *paths, "--model", "llamagen-b", "--key-file", key_file, "--fpr", "1e-4",
+                               "-o", "score=soft", "-o", "draws=1000"], manager=manager)
+    assert result.exit_code == 2 and "below the smallest p-value this detector can report (0.004)" in result.output
