@@ -20,7 +20,8 @@ RESTART_EVERY = 100  # steps between dead-code restarts
 RECIPE = {"seed": 0, "images": 20_000, "vae_steps": 1000, "vae_batch": 16, "vae_lr": 1e-3,
           "vae_refine_steps": 1500, "vae_refine_lr": 5e-4,
           "var_steps": 2500, "var_batch": 32, "var_lr": 2e-3, "var_refine_steps": 3000, "var_refine_lr": 1e-3,
-          "var_extend_steps": [6000, 6000], "var_extend_lr": [7e-4, 5e-4], "var_extend_images": [80_000, 160_000],
+          "var_extend_steps": [6000, 6000, 8000], "var_extend_lr": [7e-4, 5e-4, 4e-4],
+          "var_extend_images": [80_000, 160_000, 160_000],
           "cond_drop_rate": 0.1}
 
 

@@ -18,13 +18,13 @@ def test_var_recipe_steps_reduce_both_losses(tmp_path):
     torch.manual_seed(0)
     images, labels = training_images(128)
     recipe = {**train_var.RECIPE, "images": 96, "vae_steps": 8, "vae_refine_steps": 8, "vae_batch": 8, "var_steps": 12,
-              "var_refine_steps": 8, "var_extend_steps": [4, 4], "var_extend_images": [112, 128], "var_batch": 16}
+              "var_refine_steps": 8, "var_extend_steps": [4, 4, 4], "var_extend_images": [112, 128, 128], "var_batch": 16}
     vqvae, vae_losses = train_var.train_vqvae(images[:96], recipe, lambda *a: None, tmp_path)
     assert mean(vae_losses[-4:]) < 0.8 * mean(vae_losses[:4])
     targets, inputs = train_var.var_training_data(vqvae, images)
     assert targets.shape == (128, 130) and inputs.shape == (128, 129, train_var.VAE["z_channels"])
     var, var_losses = train_var.train_var(targets, inputs, labels, recipe, lambda *a: None, tmp_path)
-    assert len(var_losses) == 12 + 8 + 4 + 4  # main, refinement and two extension stages
+    assert len(var_losses) == 12 + 8 + 4 + 4 + 4  # main, refinement and three extension stages
     assert mean(var_losses[-4:]) < 0.9 * mean(var_losses[:4])
 
 
@@ -107,9 +107,9 @@ def test_saved_repository_loads_in_float32(tmp_path):
 
 def test_train_rejects_a_malformed_recipe_before_training(arctl_cli, tmp_path):
     tiny = [f"-o{key}=2" for key in ("images", "vae_steps", "vae_refine_steps", "var_steps", "var_refine_steps")]
-    # three extensions' steps against two rates and two image counts (tiny, should the check ever fail to stop it)
-    result = arctl_cli.invoke(["shapes", "train", "var", "--out", tmp_path / "v", *tiny, "-o", "var_extend_steps=[2,2,2]",
-                               "-o", "var_extend_images=[16,16]"])
+    # four extensions' steps against three rates and two image counts (tiny, should the check ever fail to stop it)
+    result = arctl_cli.invoke(["shapes", "train", "var", "--out", tmp_path / "v", *tiny, "-o",
+                               "var_extend_steps=[2,2,2,2]", "-o", "var_extend_images=[16,16]"])
     assert result.exit_code == 2 and "one value per extension" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "v").exists()
     result = arctl_cli.invoke(["shapes", "train", "var", "--out", tmp_path / "v", "-o", "var_stpes=5"])
