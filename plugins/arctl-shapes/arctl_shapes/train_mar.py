@@ -19,7 +19,8 @@ CHECKPOINT_EVERY = 200
 # step counts fit the CPU budget (one thread: 0.6 s per VAE step, 0.65 s per MAR step)
 RECIPE = {"seed": 0, "images": 20_000, "vae_steps": 1200, "vae_batch": 16, "vae_lr": 1e-3,
           "vae_refine_steps": 1100, "vae_refine_lr": 5e-4, "kl_weight": 1e-4,
-          "mar_steps": 3000, "mar_batch": 64, "mar_lr": 1e-3, "ema_decay": 0.999}
+          "mar_steps": 3000, "mar_batch": 64, "mar_lr": 1e-3, "ema_decay": 0.999,
+          "mar_extend_steps": [4000, 7000], "mar_extend_lr": [5e-4, 4e-4], "mar_extend_images": [40_000, 80_000]}
 
 
 def kl_divergence(posterior) -> torch.Tensor:

@@ -18,10 +18,10 @@ from arctl_shapes.training import training_images
 
 REPO = arctl_shapes.zoo.ZOO / "mar-shapes"
 # A quick setting (the default sampler, DiSA 50 -> 5, at 16 iterations instead of 64; seed 1, 100 images) measures
-# class fidelity 0.35 and FD 186.9 with the shipped weights; the guard leaves two binomial standard errors (0.048
+# class fidelity 0.42 and FD 136.0 with the shipped weights; the guard leaves two binomial standard errors (0.049
 # each) for other machines' float rounding. Chance is 0.1. The 200-image numbers are in docs/claims.md.
 QUICK = {"options": {"num_iter": "16"}}
-MIN_QUICK_FIDELITY = 0.25
+MIN_QUICK_FIDELITY = 0.32
 
 
 def mean(values):
