@@ -74,11 +74,13 @@ def counted_positions(scales: torch.Tensor, selection: Sequence[slice | int] | N
 
 
 def code_distances(tokenizer, images: torch.Tensor, tokens) -> torch.Tensor:
-    """The tokenizer's code distances [B, L, V] (an optional member of the tokenizer contract)."""
+    """The tokenizer's code distances [B, L, V] (an optional member of the tokenizer contract), without the
+    autograd graph that member keeps for training."""
     if not hasattr(tokenizer, "code_distances"):
         raise UsageError(f"score=soft needs a tokenizer with code_distances; {type(tokenizer).__name__} has none "
                          "(use score=count)")
-    return tokenizer.code_distances(images, tokens)
+    with torch.no_grad():
+        return tokenizer.code_distances(images, tokens)
 
 
 def detect_tokens(ids: torch.Tensor, scales: torch.Tensor, lists: GreenLists,

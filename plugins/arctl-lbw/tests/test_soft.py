@@ -97,3 +97,22 @@ def test_the_evaluations_calibration_scores_every_key_in_one_pass_exactly():
             one_by_one[fpr] += sum(p <= fpr for p in p_values) / len(p_values) / CALIBRATION_KEYS
     assert rates == {fpr: round(rate, 5) for fpr, rate in one_by_one.items()}
     assert rates[0.01] <= 0.01 + 3 * math.sqrt(0.01 * 0.99 / 2000), rates
+
+
+def test_a_tokenizer_without_code_distances_is_a_usage_error():
+    from arctl.errors import UsageError
+    from arctl_lbw.detect import Score, detect_images
+
+    class CountOnly:  # the contract's required members only
+        codebook_size = V
+
+        def encode(self, images, allowed=None):
+            return torch.zeros(len(images), 4, dtype=torch.long)
+
+        def flat_tokens(self, tokens):
+            return tokens, torch.zeros(tokens.shape[1], dtype=torch.long)
+
+    lists = GreenLists(WatermarkKey(bytes(32)), V, 0.25, 1)
+    assert len(detect_images(CountOnly(), torch.zeros(2, 3, 8, 8), lists)) == 2
+    with pytest.raises(UsageError, match="score=soft needs a tokenizer with code_distances; CountOnly has none"):
+        detect_images(CountOnly(), torch.zeros(2, 3, 8, 8), lists, score=Score("soft"))
