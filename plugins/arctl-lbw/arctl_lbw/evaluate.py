@@ -27,7 +27,7 @@ from arctl_lbw.detect import Score, code_distances, counted_positions, counted_s
 from arctl_lbw.green import GreenLists
 from arctl_lbw.quality import is_shapes_model, shapes_quality
 from arctl_lbw.roc import auc, roc_points, score, share_at_most, tpr_at_empirical_fpr
-from arctl_lbw.soft import detect_soft, detections, null_lists, soft_statistics
+from arctl_lbw.soft import detect_soft, detect_soft_pools
 
 FPRS = (0.01, 0.001)
 ENCODE_BATCH = 32
@@ -160,17 +160,11 @@ def clean_fpr_over_keys(arm: Encoded, key: WatermarkKey, lists, selection, score
     others = [GreenLists(WatermarkKey(key.derive(f"arctl-lbw/calibration/{index}")), lists.vocab_size, lists.gamma,
                          lists.pool) for index in range(keys)]
     if score.kind == "soft":  # one pass scores every key's lists against the same null draws
-        keep = counted_positions(arm.scales, selection)
-        masks = torch.cat([other.masks for other in others])
-        null = null_lists(lists.vocab_size, lists.size, score.draws)
-        scores = soft_statistics(arm.distances, torch.cat((masks, null)), keep, score.temperature)
-        chance, kept_ids = scores[:, len(masks) :], arm.ids[:, keep]
-    for index, other in enumerate(others):
-        if score.kind == "soft":
-            own = scores[:, index * lists.pool : (index + 1) * lists.pool]
-            found = detections(own, chance, lists.pool, kept_ids, other.masks)
-        else:
-            found = detect_tokens(arm.ids, arm.scales, other, selection)
+        found_by_key = detect_soft_pools(arm.distances, arm.ids, counted_positions(arm.scales, selection), others,
+                                         score.temperature, score.draws)
+    else:
+        found_by_key = [detect_tokens(arm.ids, arm.scales, other, selection) for other in others]
+    for found in found_by_key:
         p_values = [d.p_value for d in found]
         for fpr in FPRS:
             totals[fpr] += share_at_most(p_values, fpr) / keys

@@ -76,10 +76,20 @@ def detect_soft(distances: torch.Tensor, ids: torch.Tensor, keep: torch.Tensor, 
                 temperature: float, draws: int) -> list[Detection]:
     """One Detection per image from code distances [B, L, V] and nearest codes ids [B, L]; ``keep`` [L] marks the
     counted positions."""
-    masks = lists.masks_on("cpu")
-    scores = soft_statistics(distances, torch.cat((masks, null_lists(lists.vocab_size, lists.size, draws))), keep,
+    return detect_soft_pools(distances, ids, keep, [lists], temperature, draws)[0]
+
+
+def detect_soft_pools(distances: torch.Tensor, ids: torch.Tensor, keep: torch.Tensor, pools: list[GreenLists],
+                      temperature: float, draws: int) -> list[list[Detection]]:
+    """``detect_soft`` for several pools (of several keys) at once: one pass scores every pool's lists against
+    the same null draws. All pools share the vocabulary, list size and pool size."""
+    first = pools[0]
+    own = torch.cat([pool.masks for pool in pools])
+    scores = soft_statistics(distances, torch.cat((own, null_lists(first.vocab_size, first.size, draws))), keep,
                              temperature)
-    return detections(scores[:, : lists.pool], scores[:, lists.pool :], lists.pool, ids[:, keep.to(ids.device)], masks)
+    chance, kept_ids = scores[:, len(own) :], ids[:, keep.to(ids.device)]
+    return [detections(scores[:, i * first.pool : (i + 1) * first.pool], chance, first.pool, kept_ids, pool.masks)
+            for i, pool in enumerate(pools)]
 
 
 def smallest_p_value(pool: int, draws: int) -> float:
