@@ -99,6 +99,23 @@ def optimise(
     return losses
 
 
+class EMA:
+    """An exponential moving average of a model's weights: the copy a diffusion model is sampled with (MAR
+    evaluates its EMA). The decay ramps up as (1 + n) / (10 + n), so that in a short run the random initial
+    weights fade out instead of weighing on the average."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.model, self.decay, self.updates = model, decay, 0
+        self.average = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for k, v in self.model.state_dict().items():
+            self.average[k].lerp_(v, 1 - decay)
+
+
 class Stage(NamedTuple):
     steps: int
     lr: float  # peak learning rate
