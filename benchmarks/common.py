@@ -77,3 +77,17 @@ def write_section(path: Path, heading: str, body: str, *, next_heading: str = "\
     from arctl.files import atomic_write
 
     atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def sample_sheet(manager, model: str, path: Path, per_class: int = 6, seed: int = 0) -> None:
+    """docs' sample sheet of a shapes-world model: ``per_class`` images of every class with its default settings."""
+    from arctl import generation
+    from arctl.files import atomic_write
+    from arctl_shapes.grid import class_grid
+    from arctl_shapes.world import NUM_CLASSES
+
+    loaded = generation.load_model(manager, model, device="cpu")
+    settings = generation.resolve_settings(manager.registry, loaded.spec)
+    results = generation.generate(manager, loaded, settings, classes=list(range(NUM_CLASSES)), num=per_class, seed=seed)
+    sheet = class_grid([r.image for r in results], [r.recipe["condition"] for r in results], per_class)
+    atomic_write(path, lambda tmp: sheet.save(tmp, format="PNG"))

@@ -1,6 +1,7 @@
 """Add DiSA's claim to docs/claims.md: the shipped mar-shapes with MAR's own sampler (100 denoising steps from
 t = 999 at every iteration, `--sampler multinomial`) and with DiSA (50 -> 5 steps, linear, mar-shapes' default),
-the same images asked for (seed 0, every class equally often) in one process, judged by the shapes-world judge.
+the same images asked for (seed 0, every class equally often) in one process, judged by the shapes-world judge;
+and mar-shapes' sample sheet (docs/shapes-mar-shapes.png).
 
 A third row runs MAR's 100 steps with DiSA's timestep clip (t <= 950), so that the step counts can be told
 apart from the clip.
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import claims_arguments, machine, write_section  # noqa: E402
+from common import claims_arguments, machine, sample_sheet, write_section  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 MODEL = "mar-shapes"
@@ -76,6 +77,7 @@ def main() -> None:
     disa = Row("DiSA 50 -> 5 linear (mar-shapes' default)", manager, counts, args.num, DISA)
     clipped = Row("100 steps with DiSA's clip (`--sampler disa -o upper=100 -o lower=100`)", manager, counts,
                   args.num, CLIPPED_100)
+    sample_sheet(manager, MODEL, DOCS / f"shapes-{MODEL}.png")
     b, d, n = base.eval, disa.eval, base.eval.images
     se = fidelity_noise(b.class_fidelity, d.class_fidelity, n)
     fidelity_gap, fd_gap = b.class_fidelity - d.class_fidelity, d.fd - b.fd
@@ -110,6 +112,9 @@ def main() -> None:
         f"DiSA against the baseline: class fidelity {b.class_fidelity:.3f} -> {d.class_fidelity:.3f} (difference "
         f"{-fidelity_gap:+.3f}, margin {2 * se:.3f}); FD {b.fd:.1f} -> {d.fd:.1f} (difference {fd_gap:+.1f}, margin "
         f"{b.fd_floor:.1f}). Holds here: **{'yes' if holds else 'no'}**.",
+        "",
+        f"Samples with mar-shapes' default (DiSA), one row per shape, warm classes left, cool right: "
+        f"[{MODEL}](shapes-{MODEL}.png).",
         "",
     ]
     write_section(DOCS / "claims.md", HEADING, "\n".join(lines), next_heading="\n## ", title=TITLE)

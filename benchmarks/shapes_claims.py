@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import claims_arguments, machine, write_section  # noqa: E402
+from common import claims_arguments, machine, sample_sheet, write_section  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 MODELS = ("llamagen-shapes", "var-shapes", "nar-shapes")
@@ -24,19 +24,6 @@ CLAIMS = (
     ("NAR vs raster", "next-neighbour prediction needs 2n-1 passes instead of n^2, and is faster at comparable "
      "quality", "nar-shapes", "llamagen-shapes"),
 )
-
-
-def sample_sheet(manager, model: str, path: Path, per_class: int = 6, seed: int = 0) -> None:
-    from arctl import generation
-    from arctl.files import atomic_write
-    from arctl_shapes.grid import class_grid
-    from arctl_shapes.world import NUM_CLASSES
-
-    loaded = generation.load_model(manager, model, device="cpu")
-    settings = generation.resolve_settings(manager.registry, loaded.spec)
-    results = generation.generate(manager, loaded, settings, classes=list(range(NUM_CLASSES)), num=per_class, seed=seed)
-    sheet = class_grid([r.image for r in results], [r.recipe["condition"] for r in results], per_class)
-    atomic_write(path, lambda tmp: sheet.save(tmp, format="PNG"))
 
 
 def row(claim, rows) -> str:
