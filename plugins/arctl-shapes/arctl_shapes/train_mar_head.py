@@ -4,7 +4,7 @@ MAR samples every token with a chain that starts at t = 999. There the cosine sc
 and the step's predicted x_0 divides the noise prediction by its square root: an error e in the head's noise
 prediction moves the mean of the 100-step chain's first step by 316 e, in units of the noise the step
 adds. MAR's training draws timesteps uniformly, so t = 999 gets a thousandth of the head's rows. After
-mar-shapes' 14,000 transformer steps the head's RMS error there was 0.016, enough to throw every token
+mar-shapes' 14,000 transformer steps the head's RMS error there was 0.015, enough to throw every token
 several standard deviations off and every image into noise. (The official heads are trained for hundreds
 of ImageNet epochs.)
 
