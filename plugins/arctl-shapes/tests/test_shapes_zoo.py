@@ -16,7 +16,7 @@ ZOO = ("var-shapes", "llamagen-shapes", "nar-shapes")
 PASSES = {"var-shapes": 6, "llamagen-shapes": 64, "nar-shapes": 15}  # scales; 8x8 tokens; 2 * 8 - 1 diagonals
 # The bar is 0.9, which llamagen-shapes and nar-shapes meet (0.965 and 0.915 at seed 0, 200 images,
 # docs/claims.md). var-shapes is guarded two standard errors under what its shipped weights measure (0.880): it
-# still takes some squares for circles (docs/shapes.md).
+# loses most on stars, cool ones above all (docs/shapes.md).
 MIN_FIDELITY = {"var-shapes": 0.83, "llamagen-shapes": 0.9, "nar-shapes": 0.9}
 
 
