@@ -53,6 +53,10 @@ class VQTokenizer:
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
         """Token grid [B, h, w] (or raster [B, h*w] for a square grid) -> [B, 3, H, W] in [0, 1]."""
+        return self.render(tokens)
+
+    def render(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``decode``, differentiable in the decoder (for fine-tuning it)."""
         B = tokens.shape[0]
         side = tokens.shape[1] if tokens.dim() == 3 else int(round(tokens.shape[1] ** 0.5))
         images = self.vq.decode_code(tokens.reshape(B, -1), (B, self.vq.codebook_embed_dim, side, side))

@@ -1,18 +1,22 @@
-"""Round-trip fine-tuning of a zoo tokenizer's encoder.
+"""Round-trip fine-tuning of a zoo tokenizer's encoder and decoder.
 
 A mark carried by the tokens (LBW) is read back by re-encoding the image, so it survives only as far as
 decode -> 8-bit image -> encode gives back the tokens that were generated. Tokenizers trained only to
 reconstruct give back about half of them on the shapes world (LlamaGen VQ 51%; VAR 46-88% by scale), and
-fewer for the grids a green list forces. This stage trains the encoder alone (and the convolution into
-the code space): the codebook and the decoder, so every generated image, stay exactly as they were. It
-asks for two things at once:
+fewer for the grids a green list forces. Training the encoder alone plateaus near a third for those grids
+(docs/lbw.md): the frozen decoder draws many codes alike, and no encoder can tell them apart. So this stage
+trains encoder and decoder together, with the codebook frozen (the generators' tokens keep their meaning).
+It asks for three things at once:
 
-- the token grids a watermark makes (real images quantized to a random subset of the codes, as the
-  post-hoc watermark and a hard mark produce them) come back from their decoded images, stored at 8 bits
-  and sometimes JPEG-compressed;
-- real images keep the codes the frozen encoder gave them, the codes the transformers were trained on.
+- token grids come back from the images the *trained* decoder draws for them, stored at 8 bits and sometimes
+  JPEG-compressed (straight through, so the decoder learns to draw codes apart): the grids a watermark makes
+  (real images quantized to a random subset of the codes, as the post-hoc watermark and a hard mark produce
+  them) and real images' own grids;
+- real images keep the codes the frozen encoder gave them, the codes the transformers were trained on;
+- the decoder draws every grid as the frozen one did (mean squared error, weighted by ``roundtrip_hold``), so
+  the generators' images keep their class fidelity.
 
-Jovanović et al. (Watermarking Autoregressive Image Generation, 2025) fine-tune the encoder for the same
+Jovanovic et al. (Watermarking Autoregressive Image Generation, 2025) fine-tune the tokenizer for the same
 reason; this is our own, smaller version of that idea for the shapes zoo.
 """
 
@@ -52,19 +56,21 @@ def marked_tokens(tokenizer, images: torch.Tensor, generator: torch.Generator, g
     return tokenizer.encode(images, allowed=allowed)
 
 
-def decoded_for_training(tokenizer, tokens, generator: torch.Generator) -> torch.Tensor:
-    """Decoded images at 8 bits, a quarter of them JPEG-compressed at a random quality."""
-    images = stored(tokenizer.decode(tokens))
+def as_stored(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Images at 8 bits, a quarter of them JPEG-compressed at a random quality; straight-through, so gradients
+    reach the decoder as if storage were the identity."""
+    kept = stored(images.detach())
     quarter = len(images) // 4
     quality = int(torch.randint(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1, (1,), generator=generator))
-    images[:quarter] = jpeg(images[:quarter], quality)
-    return images
+    kept[:quarter] = jpeg(kept[:quarter], quality)
+    return images + (kept - images).detach()
 
 
-def finetune_encoder(module, images: torch.Tensor, recipe: dict, progress: Progress = lambda *a: None) -> list[float]:
-    """Train the encoder of ``module`` (a zoo VQModel or VQVAE) in place on ``images`` [N, 3, H, W] in [0, 1]; the
-    codebook and decoder are frozen. The loss is cross-entropy over the codes with logits -distance / temperature:
-    a small temperature makes it a margin on the right code's being nearest. Returns the loss of every step."""
+def finetune_round_trip(module, images: torch.Tensor, recipe: dict, progress: Progress = lambda *a: None) -> list[float]:
+    """Train the encoder and decoder of ``module`` (a zoo VQModel or VQVAE) in place on ``images`` [N, 3, H, W] in
+    [0, 1]; the quantizer (codebook) is frozen. The code loss is cross-entropy over the codes with logits
+    -distance / temperature: a small temperature makes it a margin on the right code's being nearest. Returns the
+    loss of every step."""
     frozen = tokenizer_of(copy.deepcopy(module).eval().requires_grad_(False))
     trained = tokenizer_of(module)
     temperature = recipe["roundtrip_temperature"]
@@ -73,9 +79,14 @@ def finetune_encoder(module, images: torch.Tensor, recipe: dict, progress: Progr
         logits = -trained.code_distances(images, tokens).flatten(0, 1) / temperature
         return F.cross_entropy(logits, frozen.flat_tokens(tokens)[0].flatten())
 
-    module.requires_grad_(False)
-    for part in (module.encoder, module.quant_conv):
-        part.requires_grad_(True)
+    def round_trip_and_hold(tokens, generator: torch.Generator) -> torch.Tensor:
+        drawn = trained.render(tokens)
+        with torch.no_grad():
+            target = frozen.render(tokens)
+        return code_loss(as_stored(drawn, generator), tokens) + recipe["roundtrip_hold"] * F.mse_loss(drawn, target)
+
+    module.requires_grad_(True)
+    module.quantize.requires_grad_(False)
     generator = torch.Generator().manual_seed(recipe["seed"])
 
     def loss_of(batch: torch.Tensor) -> torch.Tensor:
@@ -83,8 +94,8 @@ def finetune_encoder(module, images: torch.Tensor, recipe: dict, progress: Progr
         with torch.no_grad():
             original = frozen.encode(real)
             marked = marked_tokens(frozen, real, generator)
-            decoded = decoded_for_training(frozen, marked, generator)
-        return code_loss(decoded, marked) + recipe["roundtrip_keep_weight"] * code_loss(real, original)
+        return (round_trip_and_hold(marked, generator) + round_trip_and_hold(original, generator)
+                + recipe["roundtrip_keep_weight"] * code_loss(real, original))
 
     losses = optimise(module, loss_of, batches(len(images), recipe["roundtrip_batch"], recipe["seed"] + 2),
                       steps=recipe["roundtrip_steps"], lr=recipe["roundtrip_lr"], progress=progress)

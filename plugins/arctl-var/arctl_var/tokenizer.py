@@ -61,6 +61,10 @@ class VARTokenizer:
     @torch.no_grad()
     def decode(self, tokens: Sequence[torch.Tensor]) -> torch.Tensor:
         """Tokens per scale -> [B, 3, H, W] in [0, 1]."""
+        return self.render(tokens)
+
+    def render(self, tokens: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``decode``, differentiable in the decoder (for fine-tuning it)."""
         return self.vqvae.idx_to_img(list(tokens)).add(1).mul(0.5)
 
 
