@@ -12,7 +12,7 @@ from arctl_shapes.training import training_images
 
 
 def shipped(family: str):
-    return load_tokenizer_module(f"{family}-shapes")
+    return load_tokenizer_module(f"{family}-shapes")[0]
 
 
 @pytest.mark.parametrize("family", ["llamagen", "var"])
@@ -57,7 +57,9 @@ def test_round_trip_agreement_reports_shares():
 def test_roundtrip_recipe_writes_a_tokenizer_repository_with_its_shares(tmp_path):
     import json
 
+    from arctl.hub import file_sha256
     from arctl_shapes import train_roundtrip
+    from arctl_shapes.zoo import ZOO
 
     record = train_roundtrip.train(tmp_path, {"tokenizer": "var-shapes", "images": 8, "roundtrip_steps": 2,
                                               "roundtrip_batch": 4, "held_out_images": 8})
@@ -65,8 +67,25 @@ def test_roundtrip_recipe_writes_a_tokenizer_repository_with_its_shares(tmp_path
     assert json.loads((tmp_path / "config.json").read_text())["round_trip_after"] == record["round_trip_after"]
     assert 0 < record["round_trip_after"]["real_codes_kept"] <= 1 and set(record["round_trip_before"]) == {
         "real", "marked", "marked_jpeg75"}
+    assert record["source_sha256"] == file_sha256(ZOO / "var-shapes" / "vae.safetensors")
     with pytest.raises(UsageError, match="unknown tokenizer"):
         train_roundtrip.train(tmp_path, {"tokenizer": "mar-shapes"})
+    with pytest.raises(UsageError, match="no tokenizer file at"):
+        train_roundtrip.train(tmp_path, {"source": str(tmp_path / "missing.safetensors")})
+
+
+def test_the_stage_starts_from_the_source_file_it_is_given(tmp_path):
+    from arctl.hub import file_sha256
+    from arctl_shapes import train_roundtrip
+
+    first = train_roundtrip.train(tmp_path / "a", {"tokenizer": "var-shapes", "images": 8, "roundtrip_steps": 2,
+                                                    "roundtrip_batch": 4, "held_out_images": 8})
+    second = train_roundtrip.train(tmp_path / "b", {"tokenizer": "var-shapes", "images": 8, "roundtrip_steps": 2,
+                                                     "roundtrip_batch": 4, "held_out_images": 8,
+                                                     "source": str(tmp_path / "a" / "vae.safetensors")})
+    assert second["source_sha256"] == file_sha256(tmp_path / "a" / "vae.safetensors")
+    after_first = {k: first["round_trip_after"][k] for k in second["round_trip_before"]}
+    assert second["round_trip_before"] == pytest.approx(after_first, abs=0.02)  # the file is fp16
 
 
 @pytest.mark.parametrize("model", ["llamagen-shapes"])
