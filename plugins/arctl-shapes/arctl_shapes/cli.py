@@ -23,7 +23,7 @@ def shapes_app() -> typer.Typer:
     def train(
         family: Annotated[str, typer.Argument(help=f"What to train: {', '.join(FAMILIES)}.")],
         out: Annotated[Optional[Path], typer.Option(help="Output repository directory (default: ./shapes-zoo/FAMILY).")] = None,
-        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Recipe override KEY=VALUE (e.g. var_steps=200; for nar, vq=PATH picks the tokenizer; for roundtrip, tokenizer=var-shapes).")] = None,
+        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Recipe override KEY=VALUE (e.g. var_steps=200; for nar, vq=PATH picks the tokenizer; for roundtrip, tokenizer=var-shapes, source=PATH).")] = None,
         threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch.")] = 2,
     ) -> None:
         """Train a zoo model with its recorded recipe (seeded), with progress and periodic checkpoints."""
