@@ -26,8 +26,8 @@ MODELS = ("var-shapes", "llamagen-shapes", "nar-shapes")
 CLAIMS_HEADING, DOCS_HEADING = "## LBW watermark robustness", "## Robustness (measured)"
 # the targets of issue 6: clean TPR at FPR 1%, the attacks that must be survived, the quality budget
 CLEAN_TPR, ATTACKED_TPR, SURVIVED, FIDELITY_BUDGET = 0.99, 0.9, ("jpeg-75", "regen"), 0.03
-# option sets tried on one model (--tune), each over the defaults (not over -o): stronger marks (hard, larger delta), smaller lists, one list, and the
-# soft score with the default, the hard and the strongest mark
+# option sets tried on one model (--tune), each over the defaults (not over -o): stronger marks (hard, larger
+# delta), smaller lists, one list, and the soft score with the default, the hard and the strongest mark
 TUNING = ({}, {"mode": "hard"}, {"gamma": 0.1, "mode": "hard"}, {"gamma": 0.1, "delta": 8.0},
           {"gamma": 0.05, "delta": 8.0}, {"gamma": 0.1, "delta": 8.0, "pool": 1}, {"score": "soft"},
           {"mode": "hard", "score": "soft"}, {"gamma": 0.1, "delta": 8.0, "pool": 1, "score": "soft"})

@@ -66,7 +66,8 @@ def as_stored(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return images + (kept - images).detach()
 
 
-def finetune_round_trip(module, images: torch.Tensor, recipe: dict, progress: Progress = lambda *a: None) -> list[float]:
+def finetune_round_trip(module, images: torch.Tensor, recipe: dict,
+                        progress: Progress = lambda *a: None) -> list[float]:
     """Train the encoder and decoder of ``module`` (a zoo VQModel or VQVAE) in place on ``images`` [N, 3, H, W] in
     [0, 1]; the quantizer (codebook) is frozen. The code loss is cross-entropy over the codes with logits
     -distance / temperature: a small temperature makes it a margin on the right code's being nearest. Returns the

@@ -9,8 +9,9 @@ from pathlib import Path
 import torch
 
 from arctl.errors import UsageError
-from arctl_shapes.architectures import LLAMAGEN_VQ, VAR_VAE
+from arctl_shapes.architectures import VAR_VAE
 from arctl_shapes.roundtrip import finetune_round_trip, round_trip_agreement, tokenizer_of
+from arctl_shapes.train_nar import SHIPPED_VQ, load_vq
 from arctl_shapes.training import Progress, Timer, save_repo, summary, training_images
 from arctl_shapes.world import ShapesWorld, to_tensor
 from arctl_shapes.zoo import ZOO
@@ -18,34 +19,28 @@ from arctl_shapes.zoo import ZOO
 HELD_OUT = 1_600_000  # first index of the held-out images the shares are measured on
 TOKENIZERS = {"llamagen-shapes": "vq.safetensors", "var-shapes": "vae.safetensors"}
 
-SHIPPED = "shipped"  # the recipe's source: the zoo's file, or a path to another of the same architecture
 # roundtrip_hold trades the round trip against drift: 100 / 1000 gave llamagen-shapes' marked grids 55.6% / 51.2% and
 # its generated images 0.905 / 0.925 class fidelity (0.965 before; docs/lbw.md). The shipped tokenizer was made from
 # the one `arctl shapes train llamagen` writes; from the shipped file, the stage fine-tunes it a second time.
 RECIPE = {"seed": 0, "tokenizer": "llamagen-shapes", "images": 2000, "roundtrip_steps": 400, "roundtrip_batch": 16,
           "roundtrip_lr": 2e-4, "roundtrip_temperature": 0.005, "roundtrip_keep_weight": 1.0, "roundtrip_hold": 1000.0,
-          "held_out_images": 200, "source": SHIPPED}
+          "held_out_images": 200, "source": SHIPPED_VQ}  # source: the zoo's file, or a path
 
 
-def load_tokenizer_module(name: str, source: str = SHIPPED):
+def load_tokenizer_module(name: str, source: str = SHIPPED_VQ):
     """The tokenizer ``name`` (its shipped file, or the file at ``source``) as its module (VQModel or VQVAE),
     frozen, in float32, with the file's sha256."""
-    from arctl.hub import file_sha256, load_state_dict, load_strict
-
     if name not in TOKENIZERS:
         raise UsageError(f"unknown tokenizer {name!r} (known: {', '.join(TOKENIZERS)})")
-    file = ZOO / name / TOKENIZERS[name] if source == SHIPPED else Path(source)
+    file = ZOO / name / TOKENIZERS[name] if source == SHIPPED_VQ else Path(source)
     if not file.is_file():
         raise UsageError(f"no tokenizer file at {source}")
     if name == "llamagen-shapes":
-        from arctl_llamagen.vq import VQModel
+        return load_vq(str(file))
+    from arctl.hub import file_sha256, load_state_dict, load_strict
+    from arctl_var.vqvae import VQVAE
 
-        module = VQModel(**LLAMAGEN_VQ)
-    else:
-        from arctl_var.vqvae import VQVAE
-
-        module = VQVAE(**VAR_VAE, test_mode=False)
-    module = load_strict(module, load_state_dict(file), source=str(file))
+    module = load_strict(VQVAE(**VAR_VAE, test_mode=False), load_state_dict(file), source=str(file))
     return module.eval().requires_grad_(False), file_sha256(file)
 
 
@@ -60,8 +55,9 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
     losses = finetune_round_trip(module, images, recipe, progress)
     after = round_trip_agreement(module, held_out, recipe["seed"])
     after["real_codes_kept"] = kept_share(original, module, held_out)
-    record = {"family": "roundtrip", "recipe": recipe, "source_sha256": source_sha256, "loss": summary(losses), "round_trip_before": before,
-              "round_trip_after": after, "held_out": [HELD_OUT, HELD_OUT + recipe["held_out_images"]],
+    record = {"family": "roundtrip", "recipe": recipe, "source_sha256": source_sha256, "loss": summary(losses),
+              "round_trip_before": before, "round_trip_after": after,
+              "held_out": [HELD_OUT, HELD_OUT + recipe["held_out_images"]],
               "seconds": {"total": timer.seconds}, "threads": torch.get_num_threads()}
     save_repo(out_dir, {TOKENIZERS[recipe["tokenizer"]]: module.state_dict()}, record)
     return record
