@@ -116,16 +116,18 @@ def claims_section(evaluations, options_text: str, setup: str) -> str:
         "",
         f"Targets: TPR >= {CLEAN_TPR} at FPR 1% on unattacked images, with clean images flagged at no more than the "
         f"nominal 1% (the mean over 20 keys, within two binomial standard errors; the rate of the one measurement "
-        f"key is shown first: one key's false positives are correlated across images that share codes); TPR >= {ATTACKED_TPR} at FPR 1% after JPEG quality 75 and after "
-        f"regeneration through the tokenizer; class fidelity within {FIDELITY_BUDGET} of the clean images' (the "
-        f"mean over the measurement key and {FIDELITY_KEYS - 1} more: a strong mark's cost depends on the codes its key's "
-        "lists leave out; the measurement key's value is shown first). TPR "
-        "columns read `p <= 0.01 / empirical` (the share of watermarked images with p <= 0.01, and the TPR at the "
+        f"key is shown first: one key's false positives are correlated across images that share codes); TPR >= "
+        f"{ATTACKED_TPR} at FPR 1% after JPEG quality 75 and after regeneration through the tokenizer; class "
+        f"fidelity within {FIDELITY_BUDGET} of the clean images' (the mean over the measurement key and "
+        f"{FIDELITY_KEYS - 1} more: a strong mark's cost depends on the codes its key's lists leave out; the "
+        "measurement key's value is shown first). TPR columns read `p <= 0.01 / empirical` (the share of "
+        "watermarked images with p <= 0.01, and the TPR at the "
         "threshold that lets 1% of the clean arm through); both must meet the target.",
         "",
         f"LBW options: {options_text}.",
         "",
-        "| model | TPR@1%, no attack | clean FPR (p <= 0.01), this key / 20 keys | TPR@1%, JPEG 75 | TPR@1%, regeneration | "
+        "| model | TPR@1%, no attack | clean FPR (p <= 0.01), this key / 20 keys | TPR@1%, JPEG 75 | "
+        "TPR@1%, regeneration | "
         "class fidelity clean -> watermarked (measurement key; all keys) | FD vs real clean -> watermarked | "
         "targets met |",
         "|---|---|---|---|---|---|---|---|",

@@ -21,8 +21,8 @@ TOKENIZERS = {"llamagen-shapes": "vq.safetensors", "var-shapes": "vae.safetensor
 
 # roundtrip_hold trades the round trip against drift: 100 / 1000 gave llamagen-shapes' marked grids 55.6% / 51.2% and
 # its generated images 0.905 / 0.925 class fidelity (0.965 before; docs/lbw.md). The shipped tokenizer is two passes:
-# RECIPE from the file `arctl shapes train llamagen` writes, then RECIPE with SECOND_PASS from that pass's file (what
-# the command does with no source when the zoo holds the first pass): 58.9% of marked grids come back.
+# RECIPE from the file `arctl shapes train llamagen` writes, then RECIPE with SECOND_PASS from the first pass's file
+# (58.9% of marked grids come back). With no source, the command fine-tunes the zoo's file once more.
 RECIPE = {"seed": 0, "tokenizer": "llamagen-shapes", "images": 2000, "roundtrip_steps": 400, "roundtrip_batch": 16,
           "roundtrip_lr": 2e-4, "roundtrip_temperature": 0.005, "roundtrip_keep_weight": 1.0, "roundtrip_hold": 1000.0,
           "held_out_images": 200, "source": SHIPPED_VQ}  # source: the zoo's file, or a path

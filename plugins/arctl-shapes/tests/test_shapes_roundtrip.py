@@ -66,9 +66,9 @@ def test_roundtrip_recipe_writes_a_tokenizer_repository_with_its_shares(tmp_path
                                               "roundtrip_batch": 4, "held_out_images": 8})
     assert (tmp_path / "vae.safetensors").exists()
     assert json.loads((tmp_path / "config.json").read_text())["round_trip_after"] == record["round_trip_after"]
-    assert 0 < record["round_trip_after"]["real_codes_kept"] <= 1 and 0 < record["round_trip_after"]["decoder_drift_mse"]
-    assert set(record["round_trip_before"]) == {
-        "real", "marked", "marked_jpeg75"}
+    after = record["round_trip_after"]
+    assert 0 < after["real_codes_kept"] <= 1 and 0 < after["decoder_drift_mse"]
+    assert set(record["round_trip_before"]) == {"real", "marked", "marked_jpeg75"}
     assert record["source_sha256"] == file_sha256(ZOO / "var-shapes" / "vae.safetensors")
     with pytest.raises(UsageError, match="unknown tokenizer"):
         train_roundtrip.train(tmp_path, {"tokenizer": "mar-shapes"})
@@ -101,7 +101,8 @@ def test_shipped_llamagen_tokenizer_is_round_trip_fine_tuned_twice_by_the_recipe
     assert first["recipe"] == RECIPE and second["recipe"] == {**RECIPE, **SECOND_PASS}
     nar = json.loads((ZOO / "nar-shapes" / "config.json").read_text())
     assert first["source_sha256"] == nar["vq_sha256"]  # the tokenizer the transformers were trained on
-    assert second["source_sha256"] != first["source_sha256"] and second["round_trip_before"] == first["round_trip_after"]
+    assert second["source_sha256"] != first["source_sha256"]
+    assert second["round_trip_before"] == first["round_trip_after"]  # the second pass started from the first
     # before fine-tuning, 29% of a marked grid's tokens came back (docs/lbw.md); 59% as shipped
     shares = round_trip_agreement(shipped("llamagen"), to_tensor(ShapesWorld(0).arrays(HELD_OUT, 32)[0]))
     assert shares["marked"] > 0.5 and shares["real"] > 0.7
