@@ -90,19 +90,21 @@ def test_the_stage_starts_from_the_source_file_it_is_given(tmp_path):
     assert second["round_trip_before"] == pytest.approx(after_first, abs=0.02)  # the file is fp16
 
 
-def test_shipped_llamagen_tokenizer_is_round_trip_fine_tuned_twice_by_the_recipe():
+def test_shipped_llamagen_tokenizer_is_three_round_trip_passes_of_the_recipe():
     import json
 
-    from arctl_shapes.train_roundtrip import HELD_OUT, RECIPE, SECOND_PASS
+    from arctl_shapes.train_roundtrip import HELD_OUT, RECIPE, REPEAT_PASS
     from arctl_shapes.world import ShapesWorld, to_tensor
     from arctl_shapes.zoo import ZOO
 
-    first, second = json.loads((ZOO / "llamagen-shapes" / "config.json").read_text())["roundtrip"]
-    assert first["recipe"] == RECIPE and second["recipe"] == {**RECIPE, **SECOND_PASS}
+    passes = json.loads((ZOO / "llamagen-shapes" / "config.json").read_text())["roundtrip"]
+    assert [p["recipe"] for p in passes] == [RECIPE, {**RECIPE, **REPEAT_PASS}, {**RECIPE, **REPEAT_PASS}]
     nar = json.loads((ZOO / "nar-shapes" / "config.json").read_text())
-    assert first["source_sha256"] == nar["vq_sha256"]  # the tokenizer the transformers were trained on
-    assert second["source_sha256"] != first["source_sha256"]
-    assert second["round_trip_before"] == first["round_trip_after"]  # the second pass started from the first
-    # before fine-tuning, 29% of a marked grid's tokens came back (docs/lbw.md); 59% as shipped
+    assert passes[0]["source_sha256"] == nar["vq_sha256"]  # the tokenizer the transformers were trained on
+    for previous, later in zip(passes, passes[1:]):  # each pass started from the one before
+        assert later["round_trip_before"] == previous["round_trip_after"]
+        assert later["round_trip_after"]["marked"] > previous["round_trip_after"]["marked"]
+    assert len({p["source_sha256"] for p in passes}) == 3
+    # before fine-tuning, 29% of a marked grid's tokens came back (docs/lbw.md); 65% as shipped
     shares = round_trip_agreement(shipped("llamagen"), to_tensor(ShapesWorld(0).arrays(HELD_OUT, 32)[0]))
-    assert shares["marked"] > 0.5 and shares["real"] > 0.7
+    assert shares["marked"] > 0.55 and shares["real"] > 0.75
