@@ -54,27 +54,32 @@ def measurement_key(index: int = 0):
     return WatermarkKey(hashlib.sha256(label).digest())
 
 
-def fidelity_over_keys(manager, model: str, options, num: int, seed: int) -> list[float]:
-    """Class fidelity of the watermarked arm (the evaluation's seeds and conditions) with each fidelity key."""
+def fidelity_over_keys(manager, evaluation, options, seed: int) -> list[float]:
+    """Class fidelity of the watermarked arm with each fidelity key: the evaluation's own (key 0), then the other
+    keys marking the evaluation's seeds and conditions."""
     from arctl import generation
     from arctl.watermark import build_watermark
     from arctl_lbw.evaluate import conditions_for, generate_arm
     from arctl_shapes.metrics import class_fidelity
 
-    loaded = generation.load_model(manager, model, device="cpu")
+    loaded = generation.load_model(manager, evaluation.model, device="cpu")
     settings = generation.resolve_settings(manager.registry, loaded.spec)
-    classes, per_class = conditions_for(loaded.spec, num)
+    classes, per_class = conditions_for(loaded.spec, evaluation.num)
     labels = [c for c in classes for _ in range(per_class)]
     spec = manager.registry.get("watermarker", "lbw")
-    return [round(class_fidelity(generate_arm(manager, loaded, settings, classes, per_class, seed, None,
-                                              build_watermark(spec, measurement_key(i), options)), labels), 4)
-            for i in range(FIDELITY_KEYS)]
+    return [evaluation.quality["class_fidelity_watermarked"],
+            *(round(class_fidelity(generate_arm(manager, loaded, settings, classes, per_class, seed, None,
+                                                build_watermark(spec, measurement_key(i), options)), labels), 4)
+              for i in range(1, FIDELITY_KEYS))]
+
+
+def mean_watermarked_fidelity(evaluation) -> float:
+    return sum(evaluation.fidelity_over_keys) / len(evaluation.fidelity_over_keys)
 
 
 def fidelity_cost(evaluation) -> float:
     """Clean minus watermarked class fidelity, the watermarked one averaged over the fidelity keys."""
-    keys = evaluation.fidelity_over_keys
-    return evaluation.quality["class_fidelity_clean"] - sum(keys) / len(keys)
+    return evaluation.quality["class_fidelity_clean"] - mean_watermarked_fidelity(evaluation)
 
 
 def targets_met(evaluation) -> dict[str, bool]:
@@ -103,7 +108,7 @@ def claims_row(evaluation) -> str:
 
 def fidelity_over_keys_text(evaluation) -> str:
     keys = evaluation.fidelity_over_keys
-    return (f"{FIDELITY_KEYS} keys: {min(keys):.3f}-{max(keys):.3f}, mean {sum(keys) / len(keys):.3f} "
+    return (f"{FIDELITY_KEYS} keys: {min(keys):.3f}-{max(keys):.3f}, mean {mean_watermarked_fidelity(evaluation):.3f} "
             f"(cost {fidelity_cost(evaluation):+.3f})")
 
 
@@ -223,9 +228,7 @@ def main() -> None:
         evaluation = run(manager, model, key, options, num=args.num, seed=args.seed, attacks=list(ATTACKS),
                          device="cpu")
         write_roc(evaluation, args.docs / f"lbw-roc-{model}.png")
-        evaluation.fidelity_over_keys = fidelity_over_keys(manager, model, options, args.num, args.seed)
-        if evaluation.fidelity_over_keys[0] != evaluation.quality["class_fidelity_watermarked"]:  # same seeds, same key
-            err().print(f"{model}: key 0's fidelity differs from the evaluation's", markup=False, highlight=False)
+        evaluation.fidelity_over_keys = fidelity_over_keys(manager, evaluation, options, args.seed)
         evaluations.append(evaluation)
     tuned = []
     for changes in TUNING if args.tune else ():

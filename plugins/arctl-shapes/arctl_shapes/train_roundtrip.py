@@ -56,8 +56,7 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
     images, _ = training_images(recipe["images"])
     losses = finetune_round_trip(module, images, recipe, progress)
     after = round_trip_agreement(module, held_out, recipe["seed"])
-    after["real_codes_kept"] = kept_share(original, module, held_out)
-    after["decoder_drift_mse"] = decoder_drift(original, module, held_out)
+    after.update(tokenizer_change(original, module, held_out))
     record = {"family": "roundtrip", "recipe": recipe, "source_sha256": source_sha256, "loss": summary(losses),
               "round_trip_before": before, "round_trip_after": after,
               "held_out": [HELD_OUT, HELD_OUT + recipe["held_out_images"]],
@@ -67,15 +66,10 @@ def train(out_dir: Path, recipe: dict | None = None, progress: Progress = lambda
 
 
 @torch.no_grad()
-def kept_share(original, module, images: torch.Tensor) -> float:
-    """The share of real images' tokens the fine-tuned encoder gives as the original one did."""
-    a, b = tokenizer_of(original), tokenizer_of(module)
-    return (a.flat_tokens(a.encode(images))[0] == b.flat_tokens(b.encode(images))[0]).float().mean().item()
-
-
-@torch.no_grad()
-def decoder_drift(original, module, images: torch.Tensor) -> float:
-    """MSE between the fine-tuned and the original decoder's images of real images' original tokens."""
+def tokenizer_change(original, module, images: torch.Tensor) -> dict[str, float]:
+    """How far the fine-tuned tokenizer moved from the original on real images: the share of their tokens its
+    encoder gives as the original did, and the MSE between the two decoders' images of the original tokens."""
     a, b = tokenizer_of(original), tokenizer_of(module)
     tokens = a.encode(images)
-    return torch.nn.functional.mse_loss(b.decode(tokens), a.decode(tokens)).item()
+    return {"real_codes_kept": (a.flat_tokens(tokens)[0] == b.flat_tokens(b.encode(images))[0]).float().mean().item(),
+            "decoder_drift_mse": torch.nn.functional.mse_loss(b.decode(tokens), a.decode(tokens)).item()}
