@@ -4,12 +4,13 @@ not), and a ROC plot per model (docs/lbw-roc-MODEL.png). Each section is replace
 files is kept.
 
     python benchmarks/lbw_claims.py [--num 200] [--seed 0] [--threads 2] [-o KEY=VALUE ...] [--models a,b]
-                                    [--docs DIR] [--tune MODEL]
+                                    [--docs DIR] [--tune MODEL] [--first-key N]
 
 The key is fixed (derived from a public label, so it is no secret) to make the numbers reproducible. Detection
 statistics do not depend on which key is used, but a hard or strong mark's quality cost does (it depends on which
 codes the key's lists leave out), so class fidelity is also read over FIDELITY_KEYS keys and the target is
-judged on their mean.
+judged on their mean. ``--first-key N`` measures with keys N.. instead of 0.., to check options chosen on the
+usual keys against keys they were not chosen on.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ CLEAN_TPR, ATTACKED_TPR, SURVIVED, FIDELITY_BUDGET = 0.99, 0.9, ("jpeg-75", "reg
 FIDELITY_KEYS = 5  # the measurement key and four more, each marking the same seeds
 # option sets tried on one model (--tune), each over the defaults (not over -o): stronger marks (hard, larger
 # delta), smaller or larger lists, one list, and the soft score with the default, stronger and the hard mark
-TUNING = ({}, {"mode": "hard"}, {"gamma": 0.1, "mode": "hard"}, {"gamma": 0.5, "mode": "hard", "score": "soft"},
+TUNING = ({}, {"mode": "hard"}, {"gamma": 0.1, "mode": "hard"}, {"gamma": 0.4, "mode": "hard", "score": "soft"},
+          {"gamma": 0.5, "mode": "hard", "score": "soft"},
           {"gamma": 0.1, "delta": 8.0, "pool": 1}, {"score": "soft"}, {"delta": 4.0, "score": "soft"},
           {"delta": 6.0, "score": "soft"}, {"mode": "hard", "score": "soft"},
           {"gamma": 0.1, "delta": 8.0, "pool": 1, "score": "soft"})
@@ -54,9 +56,9 @@ def measurement_key(index: int = 0):
     return WatermarkKey(hashlib.sha256(label).digest())
 
 
-def fidelity_over_keys(manager, evaluation, options, seed: int) -> list[float]:
-    """Class fidelity of the watermarked arm with each fidelity key: the evaluation's own (key 0), then the other
-    keys marking the evaluation's seeds and conditions."""
+def fidelity_over_keys(manager, evaluation, options, seed: int, first: int = 0) -> list[float]:
+    """Class fidelity of the watermarked arm with each fidelity key: the evaluation's own (key ``first``), then the
+    next keys marking the evaluation's seeds and conditions."""
     from arctl import generation
     from arctl.watermark import build_watermark
     from arctl_lbw.evaluate import conditions_for, generate_arm
@@ -70,7 +72,7 @@ def fidelity_over_keys(manager, evaluation, options, seed: int) -> list[float]:
     return [evaluation.quality["class_fidelity_watermarked"],
             *(round(class_fidelity(generate_arm(manager, loaded, settings, classes, per_class, seed, None,
                                                 build_watermark(spec, measurement_key(i), options)), labels), 4)
-              for i in range(1, FIDELITY_KEYS))]
+              for i in range(first + 1, first + FIDELITY_KEYS))]
 
 
 def mean_watermarked_fidelity(evaluation) -> float:
@@ -207,6 +209,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated; the sections list only these")
     parser.add_argument("--docs", type=Path, default=DOCS, help="where lbw.md, claims.md and the plots are")
     parser.add_argument("--tune", metavar="MODEL", help="also try the TUNING option sets on this model")
+    parser.add_argument("--first-key", type=int, default=0, help="measure with keys N.. (default 0..)")
     args = parser.parse_args()
     import torch
 
@@ -221,14 +224,15 @@ def main() -> None:
     spec = manager.registry.get("watermarker", "lbw")
     options = parse_options(split_assignments(args.option), spec.options, owner="watermarker lbw")
     defaults = parse_options({}, spec.options, owner="watermarker lbw")  # what the tuning sets change
-    key = measurement_key()
+    key = measurement_key(args.first_key)
     evaluations = []
     for model in args.models.split(","):
         err().print(f"{model} ...", markup=False, highlight=False)
         evaluation = run(manager, model, key, options, num=args.num, seed=args.seed, attacks=list(ATTACKS),
                          device="cpu")
         write_roc(evaluation, args.docs / f"lbw-roc-{model}.png")
-        evaluation.fidelity_over_keys = fidelity_over_keys(manager, evaluation, options, args.seed)
+        evaluation.fidelity_over_keys = fidelity_over_keys(manager, evaluation, options, args.seed,
+                                                           args.first_key)
         evaluations.append(evaluation)
     tuned = []
     for changes in TUNING if args.tune else ():
@@ -238,7 +242,9 @@ def main() -> None:
         tuned.append((changes, evaluation))
     options_text = ", ".join(f"`{k}={v}`" for k, v in options.items())
     setup = (f"Each model generates {args.num} clean and {args.num} watermarked images with the same seeds (seed "
-             f"{args.seed}, its default sampling settings, every class equally often); machine: {machine('cpu')}.")
+             f"{args.seed}, its default sampling settings, every class equally often)"
+             + (f"; measurement keys {args.first_key}-{args.first_key + FIDELITY_KEYS - 1}" if args.first_key else "")
+             + f"; machine: {machine('cpu')}.")
     write_section(args.docs / "lbw.md", DOCS_HEADING, docs_section(evaluations, options_text, setup, tuned),
                   next_heading="\n## ")
     claims = claims_section(evaluations, options_text, setup)
