@@ -133,6 +133,9 @@ def claims_section(evaluations, options_text: str, setup: str) -> str:
         "",
         f"LBW options: {options_text}.",
         "",
+        "The same options on keys they were not chosen on: "
+        "[docs/lbw.md](lbw.md#where-the-targets-are-met-and-why-not-everywhere).",
+        "",
         "| model | TPR@1%, no attack | clean FPR (p <= 0.01), this key / 20 keys | TPR@1%, JPEG 75 | "
         "TPR@1%, regeneration | "
         "class fidelity clean -> watermarked (measurement key; all keys) | FD vs real clean -> watermarked | "
@@ -140,6 +143,7 @@ def claims_section(evaluations, options_text: str, setup: str) -> str:
         "|---|---|---|---|---|---|---|---|",
         *(claims_row(e) for e in evaluations),
         "",
+        "",  # a blank line before the next section
     ])
 
 
