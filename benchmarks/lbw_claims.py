@@ -204,12 +204,26 @@ def docs_section(evaluations, options_text: str, setup: str, tuned=()) -> str:
     return "\n".join(lines + tuning_section(list(tuned))) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def lbw_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments of every LBW benchmark: images per arm, seed, threads and LBW options (-o KEY=VALUE)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--num", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("-o", "--option", action="append", default=[], help="LBW option KEY=VALUE")
+    return parser
+
+
+def lbw_options(manager, assignments) -> dict:
+    """LBW's options from ``-o`` assignments, over its defaults (none given: the defaults)."""
+    from arctl.options import parse_options, split_assignments
+
+    spec = manager.registry.get("watermarker", "lbw")
+    return parse_options(split_assignments(assignments), spec.options, owner="watermarker lbw")
+
+
+def main() -> None:
+    parser = lbw_parser(__doc__)
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated; the sections list only these")
     parser.add_argument("--docs", type=Path, default=DOCS, help="where lbw.md, claims.md and the plots are")
     parser.add_argument("--tune", metavar="MODEL", help="also try the TUNING option sets on this model")
@@ -219,15 +233,13 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from arctl.cli.output import err
-    from arctl.options import parse_options, split_assignments
     from arctl.plugins import PluginManager
     from arctl_lbw.attacks import ATTACKS
     from arctl_lbw.cli import run, write_roc
 
     manager = PluginManager()
-    spec = manager.registry.get("watermarker", "lbw")
-    options = parse_options(split_assignments(args.option), spec.options, owner="watermarker lbw")
-    defaults = parse_options({}, spec.options, owner="watermarker lbw")  # what the tuning sets change
+    options = lbw_options(manager, args.option)
+    defaults = lbw_options(manager, [])  # what the tuning sets change
     key = measurement_key(args.first_key)
     evaluations = []
     for model in args.models.split(","):

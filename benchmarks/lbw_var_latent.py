@@ -12,13 +12,12 @@ green list; overall, the share of images detected at p <= 0.01 with the count an
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, write_section  # noqa: E402
-from lbw_claims import measurement_key  # noqa: E402
+from lbw_claims import lbw_options, lbw_parser, measurement_key  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 HEADING = "### VAR's mark in the latent (measured)"
@@ -64,28 +63,22 @@ def read_marks(tokenizer, latents, lists, masks, score):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("-o", "--option", action="append", default=[], help="LBW option KEY=VALUE")
-    parser.add_argument("--docs", type=Path, default=DOCS)
+    parser = lbw_parser(__doc__)
+    parser.add_argument("--docs", type=Path, default=DOCS, help="where lbw.md is")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
     from arctl import generation
     from arctl.images import stored
-    from arctl.options import parse_options, split_assignments
     from arctl.plugins import PluginManager
     from arctl.watermark import build_watermark
     from arctl_lbw.detect import Score
     from arctl_lbw.evaluate import conditions_for, generate_arm
 
     manager = PluginManager()
-    spec = manager.registry.get("watermarker", "lbw")
-    options = parse_options(split_assignments(args.option), spec.options, owner="watermarker lbw")
-    watermark = build_watermark(spec, measurement_key(), options)
+    options = lbw_options(manager, args.option)
+    watermark = build_watermark(manager.registry.get("watermarker", "lbw"), measurement_key(), options)
     loaded = generation.load_model(manager, MODEL, device="cpu")
     settings = generation.resolve_settings(manager.registry, loaded.spec)
     classes, per_class = conditions_for(loaded.spec, args.num)
