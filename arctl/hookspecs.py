@@ -41,5 +41,11 @@ def register_erasers(register):
 
 
 @hookspec
+def register_judges(register):
+    """Register judges and metrics: ``register(JudgeSpec(...))``; they score generated images (class or caption
+    fidelity) or embed them for a Fréchet distance, for the generator domains they name."""
+
+
+@hookspec
 def register_commands(register):
     """Register CLI commands: ``register(CommandSpec(...))``; the factory returns a typer.Typer or a command function."""

@@ -136,9 +136,40 @@ class SamplingDefaults:
     sampler: str = "multinomial"
 
 
+IMAGE_MODES = ("RGB", "L")
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """An image condition a generator accepts next to its classes or prompts (a control image, a source image, a
+    mask), given as ``--image NAME=PATH``: one for every condition of a run, or one per condition, in order.
+
+    The core reads each file, refuses what it cannot use (unreadable, a pixel format it cannot convert, smaller than
+    ``min_size``), converts it to ``mode`` ("RGB" or "L") and hands the generator a float tensor in [0, 1] at the
+    generator's ``image_size``. ``with_`` names inputs that must be given together with this one."""
+
+    name: str
+    description: str
+    mode: str = "RGB"
+    required: bool = False
+    with_: tuple[str, ...] = ()
+    min_size: int = 8
+
+    def validate(self, owner: str) -> None:
+        if not NAME_PATTERN.match(self.name):
+            raise PluginError(f"{owner}: image input name {self.name!r} must match {NAME_PATTERN.pattern}")
+        if self.mode not in IMAGE_MODES:
+            raise PluginError(f"{owner}: image input {self.name!r}: mode must be one of {IMAGE_MODES}")
+        if not isinstance(self.description, str) or not self.description.strip() or "\n" in self.description:
+            raise PluginError(f"{owner}: image input {self.name!r}: description must be one non-empty line")
+
+
 @dataclass(frozen=True)
 class GeneratorSpec(ComponentSpec):
-    """An image generator. ``conditioning`` is "class", "text" or "none"; ``cfg_help`` says what --cfg means."""
+    """An image generator. ``conditioning`` is "class", "text" or "none"; ``cfg_help`` says what --cfg means.
+
+    ``image_inputs`` are the image conditions it accepts (see ``ImageInput``). ``domain`` names the kind of images it
+    makes ("imagenet", "shapes", "text-to-image"): judges declare the domains they can score."""
 
     kind: ClassVar[str] = "generator"
     checkpoints: tuple[Checkpoint, ...] = ()
@@ -149,6 +180,8 @@ class GeneratorSpec(ComponentSpec):
     sampling: SamplingDefaults = field(default_factory=SamplingDefaults)
     cfg_help: str = ""
     batch_size: int = 8
+    image_inputs: tuple[ImageInput, ...] = ()
+    domain: str | None = None
 
     def validate(self) -> None:
         super().validate()
@@ -157,6 +190,24 @@ class GeneratorSpec(ComponentSpec):
             raise PluginError(f"generator {self.name!r}: conditioning must be 'class', 'text' or 'none'")
         if self.conditioning == "class" and not (isinstance(self.num_classes, int) and self.num_classes > 0):
             raise PluginError(f"generator {self.name!r}: class-conditional generators must give num_classes")
+        names = [i.name for i in self.image_inputs]
+        for image_input in self.image_inputs:
+            if not isinstance(image_input, ImageInput):
+                raise PluginError(f"generator {self.name!r}: image_inputs must be ImageInput objects")
+            image_input.validate(f"generator {self.name!r}")
+            unknown = [n for n in image_input.with_ if n not in names]
+            if unknown:
+                raise PluginError(f"generator {self.name!r}: image input {image_input.name!r} names an unknown "
+                                  f"companion {unknown[0]!r}")
+        if len(set(names)) != len(names):
+            raise PluginError(f"generator {self.name!r}: image input names must be unique")
+
+    def image_input(self, name: str) -> ImageInput:
+        for image_input in self.image_inputs:
+            if image_input.name == name:
+                return image_input
+        known = ", ".join(i.name for i in self.image_inputs) or "none"
+        raise UsageError(f"--image {name}=...: {self.name} takes no image input {name!r} (it takes: {known})")
 
 
 @dataclass(frozen=True)
@@ -198,6 +249,26 @@ class EraserSpec(ComponentSpec):
     options: tuple[Option, ...] = ()
 
 
+JUDGE_SCORES = ("class_fidelity", "caption_fidelity", "features")
+
+
+@dataclass(frozen=True)
+class JudgeSpec(ComponentSpec):
+    """Scores generated images: ``scores`` says what it measures (class fidelity, caption fidelity, features for a
+    Fréchet distance), ``domains`` which generators' images it can judge (``GeneratorSpec.domain``)."""
+
+    kind: ClassVar[str] = "judge"
+    scores: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.scores or any(s not in JUDGE_SCORES for s in self.scores):
+            raise PluginError(f"judge {self.name!r}: scores must be a non-empty subset of {JUDGE_SCORES}")
+        if not self.domains or not all(isinstance(d, str) and d for d in self.domains):
+            raise PluginError(f"judge {self.name!r}: domains must name at least one generator domain")
+
+
 @dataclass(frozen=True)
 class CommandSpec(ComponentSpec):
     """A CLI command: the factory returns a ``typer.Typer`` (a group, ``arctl NAME SUB``) or a function (``arctl NAME``)."""
@@ -213,6 +284,7 @@ HOOK_KINDS: dict[str, tuple[type[ComponentSpec], ...]] = {
     "register_accelerators": (AcceleratorSpec,),
     "register_watermarkers": (WatermarkerSpec,),
     "register_erasers": (EraserSpec,),
+    "register_judges": (JudgeSpec,),
     "register_commands": (CommandSpec,),
 }
 KINDS = tuple(dict.fromkeys(t.kind for types in HOOK_KINDS.values() for t in types))
