@@ -14,11 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from arctl.conditions import Condition, check_conditions, image_tensors
 from arctl.errors import UsageError
 from arctl.options import Option, parse_options
+from arctl.recipes import new_recipe, versions
 from arctl.registry import GeneratorSpec, ModelRef
 
-RECIPE_FORMAT = 1
 MAX_SEED = 2**63 - 1
 
 
@@ -83,8 +84,8 @@ def generator_ref(registry, model: str) -> ModelRef:
     return ref
 
 
-def load_model(manager, model: str, *, device: str = "auto", dtype: str = "auto", weights: Mapping[str, str] | None = None) -> LoadedModel:
-    from arctl import __version__
+def load_model(manager, model: str, *, device: str = "auto", dtype: str = "auto",
+               weights: Mapping[str, str] | None = None) -> LoadedModel:
     from arctl.accelerate import make_accelerator
     from arctl.hub import resolve_checkpoint
 
@@ -93,14 +94,18 @@ def load_model(manager, model: str, *, device: str = "auto", dtype: str = "auto"
     accelerator = make_accelerator(registry, device, dtype)
     files = resolve_checkpoint(ref.checkpoint, weights)
     generator = ref.owner.load().from_checkpoint(ref.owner, ref.checkpoint, files, accelerator)
-    import torch
-
-    versions = {"arctl": __version__, "torch": torch.__version__}
-    info = manager.infos.get(ref.owner.plugin)
-    if info is not None:
-        versions[info.name] = info.version or "unknown"
     sources = {role: rf.describe() for role, rf in files.items()}
-    return LoadedModel(ref, accelerator, files, generator, versions, sources)
+    return LoadedModel(ref, accelerator, files, generator, versions(manager, ref.owner), sources)
+
+
+def number(kind: type, flag: str, value: Any):
+    """``value`` as an int or float, or a usage error naming the flag (values may come from Python)."""
+    if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+        raise UsageError(f"--{flag} {value!r}: expected {kind.__name__}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"--{flag} {value!r}: expected {kind.__name__}") from None
 
 
 def resolve_settings(
@@ -113,20 +118,21 @@ def resolve_settings(
     top_k: int | None = None,
     top_p: float | None = None,
     temperature: float | None = None,
-    options: Mapping[str, str] | None = None,
+    options: Mapping[str, Any] | None = None,
     watermarker=None,
 ) -> Settings:
-    """Fill in the generator's published defaults and validate every value and ``-o`` option.
+    """Fill in the generator's published defaults and validate every value and ``-o`` option (text as on the
+    command line, or typed values from Python).
 
     ``watermarker`` (a ``WatermarkerSpec``) adds its options to the shared ``-o`` namespace."""
     d = spec.sampling
     sampling = SamplingSettings(
         sampler=sampler or d.sampler,
-        cfg=d.cfg if cfg is None else float(cfg),
+        cfg=d.cfg if cfg is None else number(float, "cfg", cfg),
         cfg_schedule=cfg_schedule or d.cfg_schedule,
-        top_k=d.top_k if top_k is None else int(top_k),
-        top_p=d.top_p if top_p is None else float(top_p),
-        temperature=d.temperature if temperature is None else float(temperature),
+        top_k=d.top_k if top_k is None else number(int, "top-k", top_k),
+        top_p=d.top_p if top_p is None else number(float, "top-p", top_p),
+        temperature=d.temperature if temperature is None else number(float, "temperature", temperature),
     )
     if not (0 <= sampling.cfg < math.inf):  # written so that NaN fails too
         raise UsageError(f"--cfg {sampling.cfg}: must be a finite number >= 0")
@@ -165,29 +171,6 @@ def batch_seed(seed: int, batch_index: int) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def check_conditions(spec: GeneratorSpec, classes: Sequence[int] | None, prompts: Sequence[str] | None) -> list:
-    """The list of conditions to generate for, validated against what the generator accepts."""
-    classes, prompts = list(classes or []), list(prompts or [])
-    if spec.conditioning == "class":
-        if prompts:
-            raise UsageError(f"{spec.name} is class-conditional: use --class, not --prompt")
-        if not classes:
-            raise UsageError(f"{spec.name} is class-conditional: give at least one --class (0..{spec.num_classes - 1})")
-        for c in classes:
-            if not 0 <= c < spec.num_classes:
-                raise UsageError(f"--class {c}: out of range for {spec.name} (0..{spec.num_classes - 1})")
-        return classes
-    if spec.conditioning == "text":
-        if classes:
-            raise UsageError(f"{spec.name} is text-conditional: use --prompt, not --class")
-        if not prompts or any(not p.strip() for p in prompts):
-            raise UsageError(f"{spec.name} is text-conditional: give at least one non-empty --prompt")
-        return prompts
-    if classes or prompts:
-        raise UsageError(f"{spec.name} is unconditional: it takes neither --class nor --prompt")
-    return [None]
-
-
 def plan(conditions: Sequence[Any], num: int, batch_size: int) -> list[list[tuple[int, Any]]]:
     """Items (index, condition), ``num`` per condition in order, cut into batches."""
     items = [(i, c) for i, c in enumerate(c for c in conditions for _ in range(num))]
@@ -206,8 +189,9 @@ def build_sampling(registry, settings: Settings, rng, processors: Sequence = ())
 
 
 def run_batch(registry, loaded: LoadedModel, settings: Settings, items, *, seed: int, batch_index: int,
-              processors: Sequence = (), on_step: Callable[[Any], None] = lambda ctx: None):
-    """Generate one batch; returns a float tensor [B, 3, H, W] in [0, 1] on the CPU."""
+              processors: Sequence = (), on_step: Callable[[Any], None] = lambda ctx: None,
+              on_note: Callable[[str], None] = lambda note: None):
+    """Generate one batch of (item, Condition); returns a float tensor [B, 3, H, W] in [0, 1] on the CPU."""
     import torch
 
     from arctl.generator import GenerationBatch
@@ -218,14 +202,21 @@ def run_batch(registry, loaded: LoadedModel, settings: Settings, items, *, seed:
     sampling = build_sampling(registry, settings, acc.generator(batch_seed(seed, batch_index)),
                               bind_processors(processors, info))
     conditions = [c for _, c in items]
+    values = [c.value for c in conditions]
     conditioning = loaded.spec.conditioning
+    notes: list[str] = []
+    images = image_tensors(conditions, loaded.generator.image_size, notes) if conditions[0].images else {}
+    for note in notes:
+        on_note(note)
     batch = GenerationBatch(
         sampling=sampling,
         size=len(items),
-        classes=conditions if conditioning == "class" else None,
-        prompts=conditions if conditioning == "text" else None,
+        classes=values if conditioning == "class" else None,
+        prompts=values if conditioning == "text" else None,
+        images={name: tensor.to(acc.device) for name, tensor in images.items()},
         options=settings.generator_options,
         on_step=on_step,
+        note=on_note,
     )
     with torch.inference_mode(), acc.autocast():
         images = loaded.generator.generate(batch)
@@ -241,26 +232,19 @@ def to_pil(images) -> list:
     return [Image.fromarray(a, mode="RGB") for a in array]
 
 
-def make_recipe(loaded: LoadedModel, settings: Settings, *, conditions, num, batch_size, seed, item, condition) -> dict:
+def make_recipe(loaded: LoadedModel, settings: Settings, *, command: str, conditions: Sequence[Condition], num,
+                batch_size, seed, item, condition: Condition) -> dict:
     spec = loaded.spec
-    return {
-        "format": RECIPE_FORMAT,
-        "model": loaded.ref.checkpoint.name,
-        "generator": spec.name,
-        "plugin": spec.plugin,
-        "versions": dict(loaded.versions),
-        "files": {role: dict(source) for role, source in loaded.sources.items()},
-        "conditioning": spec.conditioning,
-        "conditions": list(conditions),
-        "num": num,
-        "batch_size": batch_size,
-        "item": item,
-        "condition": condition,
-        "seed": seed,
-        "sampling": asdict(settings.sampling),
-        "options": settings.options(),
-        **loaded.accelerator.describe(),
-    }
+    recipe = new_recipe(
+        command, model=loaded.ref.checkpoint.name, files=loaded.sources, versions=loaded.versions,
+        generator=spec.name, plugin=spec.plugin, conditioning=spec.conditioning,
+        conditions=[c.value for c in conditions] if spec.conditioning != "none" else [],
+        num=num, batch_size=batch_size, item=item, condition=condition.value, seed=seed,
+        sampling=asdict(settings.sampling), options=settings.options(), **loaded.accelerator.describe(),
+    )
+    if condition.images:  # every condition's inputs, so the whole run can be planned again
+        recipe["inputs"] = {name: [c.images[name].record() for c in conditions] for name in condition.images}
+    return recipe
 
 
 def generate(
@@ -270,6 +254,7 @@ def generate(
     *,
     classes: Sequence[int] | None = None,
     prompts: Sequence[str] | None = None,
+    images: Mapping[str, Sequence[Any]] | None = None,
     num: int = 1,
     seed: int | None = None,
     batch_size: int | None = None,
@@ -277,11 +262,15 @@ def generate(
     processors: Sequence = (),
     progress: Progress | None = None,
     watermark=None,
+    on_note: Callable[[str], None] | None = None,
+    command: str = "generate",
 ) -> list[GeneratedImage]:
     """Generate ``num`` images per condition; ``only_batch`` re-runs a single batch (for reproduce).
 
+    ``images`` maps a declared image input to its files (one for every condition, or one per condition).
     ``watermark`` (an ``arctl.watermark.ActiveWatermark``) adds its processor after ``processors`` and is
-    recorded in every recipe (method, options and key fingerprint, never the key)."""
+    recorded in every recipe (method, options and key fingerprint, never the key). ``on_note`` hears each distinct
+    note (an input resized, a mask that keeps everything, ...) once."""
     if num < 1:
         raise UsageError(f"--num {num}: must be >= 1")
     seed = secrets.randbits(63) if seed is None else int(seed)
@@ -291,26 +280,31 @@ def generate(
     batch_size = batch_size or spec.batch_size
     if batch_size < 1:
         raise UsageError(f"--batch-size {batch_size}: must be >= 1")
-    conditions = check_conditions(spec, classes, prompts)
+    conditions = check_conditions(spec, classes, prompts, images)
     batches = plan(conditions, num, batch_size)
     selected = list(enumerate(batches)) if only_batch is None else [(only_batch, batches[only_batch])]
     progress = progress or Progress()
     progress.start(len(selected) * loaded.generator.num_steps(settings.generator_options))
+    heard: set[str] = set()
+
+    def note(text: str) -> None:
+        if text not in heard and on_note is not None:
+            on_note(text)
+        heard.add(text)
+
+    marked = {}
     if watermark is not None:
         processors = [*processors, watermark.watermarker.processor()]
-        marked = {"watermark": watermark.record(), "versions": dict(loaded.versions)}
-        info = manager.infos.get(watermark.spec.plugin)
-        if info is not None:  # the watermarker's plugin version decides the mark as much as the generator's
-            marked["versions"][info.name] = info.version or "unknown"
+        # the watermarker's plugin version decides the mark as much as the generator's
+        marked = {"watermark": watermark.record(), "versions": {**loaded.versions, **versions(manager, watermark.spec)}}
 
     results = []
     for batch_index, items in selected:
-        images = run_batch(manager.registry, loaded, settings, items, seed=seed, batch_index=batch_index,
-                           processors=processors, on_step=lambda ctx: progress.advance())
-        for (item, condition), image in zip(items, to_pil(images)):
-            recipe = make_recipe(loaded, settings, conditions=conditions if spec.conditioning != "none" else [],
-                                 num=num, batch_size=batch_size, seed=seed, item=item, condition=condition)
-            if watermark is not None:
-                recipe.update(copy.deepcopy(marked))
+        tensors = run_batch(manager.registry, loaded, settings, items, seed=seed, batch_index=batch_index,
+                            processors=processors, on_step=lambda ctx: progress.advance(), on_note=note)
+        for (item, condition), image in zip(items, to_pil(tensors)):
+            recipe = make_recipe(loaded, settings, command=command, conditions=conditions, num=num,
+                                 batch_size=batch_size, seed=seed, item=item, condition=condition)
+            recipe.update(copy.deepcopy(marked))
             results.append(GeneratedImage(image, recipe))
     return results

@@ -22,14 +22,20 @@ if TYPE_CHECKING:
 
 @dataclass
 class GenerationBatch:
-    """One batch: its conditions (class ids or prompts), the sampling pipeline and the generator's own options."""
+    """One batch: its conditions, the sampling pipeline and the generator's own options.
+
+    ``classes`` (a None entry: the null class) or ``prompts`` hold one condition per row; ``images`` the image
+    inputs the spec declares that were given, each a float tensor [B, C, image_size, image_size] in [0, 1] on the
+    device (C is 3 for "RGB" inputs, 1 for "L"). ``note`` reports something the user should know (shown once)."""
 
     sampling: TokenSampling
     size: int
-    classes: list[int] | None = None
+    classes: list[int | None] | None = None
     prompts: list[str] | None = None
+    images: Mapping[str, torch.Tensor] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     on_step: Callable[[StepContext], None] = lambda ctx: None
+    note: Callable[[str], None] = lambda text: None
 
 
 class Generator:
@@ -50,6 +56,11 @@ class Generator:
     ) -> Generator:
         """Build the model(s) from ``checkpoint.config``, load ``files`` strictly, move to the device."""
         raise NotImplementedError
+
+    @property
+    def image_size(self) -> int:
+        """The side of the square images it makes; image inputs are resized to it."""
+        raise NotImplementedError(f"{type(self).__name__} declares image inputs but no image_size")
 
     def num_steps(self, options: Mapping[str, Any]) -> int:
         """How many times ``generate`` calls ``batch.on_step`` (for the progress bar)."""

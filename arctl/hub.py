@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,6 +175,19 @@ def _download(wf: WeightFile, model: str | None) -> ResolvedFile:
         raise ArctlError(f"downloading {wf.filename} from {wf.repo_id} failed: {exc}") from None
     path = Path(found)
     return ResolvedFile(path, "download", wf, _snapshot_commit(path, wf.filename))
+
+
+def parse_weights(values: Sequence[str] | None, main_role: str) -> dict[str, str]:
+    """``--weights PATH`` (the main file) or ``--weights ROLE=PATH``, as a role -> path mapping."""
+    result: dict[str, str] = {}
+    for value in values or []:
+        role, sep, path = value.partition("=")
+        if not sep:
+            role, path = main_role, value
+        if role in result:
+            raise UsageError(f"--weights: file role {role!r} given twice")
+        result[role] = path
+    return result
 
 
 def resolve_checkpoint(

@@ -20,9 +20,12 @@ RECIPE_KEY = "arctl-recipe"
 
 
 def save_png(image: Image.Image, path: str | os.PathLike, recipe: dict[str, Any] | None = None) -> Path:
+    """Write ``image`` atomically with ``recipe`` (default: the one it carries in ``image.info``, as images from
+    ``arctl.load(...)(...)`` do)."""
     info = PngImagePlugin.PngInfo()
-    if recipe is not None:
-        info.add_text(RECIPE_KEY, json.dumps(recipe, sort_keys=True))
+    text = json.dumps(recipe, sort_keys=True) if recipe is not None else image.info.get(RECIPE_KEY)
+    if text is not None:
+        info.add_text(RECIPE_KEY, text)
     return atomic_write(Path(path), lambda tmp: image.save(tmp, format="PNG", pnginfo=info))
 
 

@@ -102,3 +102,10 @@ def exposure_warning(path: str | os.PathLike) -> str | None:
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         return f"key file {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}`"
     return None
+
+
+def read_key(path: str | os.PathLike) -> tuple[WatermarkKey, list[str]]:
+    """Load a key file and the warnings a user should see about it (one when group or others can read it)."""
+    key = load_key(path)
+    warning = exposure_warning(path)
+    return key, [warning] if warning else []

@@ -45,6 +45,17 @@ class Option:
             raise UsageError(f"option {self.name}={text!r}: expected {self.type.__name__}") from None
         return self.check(value)
 
+    def coerce(self, value: Any) -> Any:
+        """A value from Python (``pipe(..., more_smooth=True)``): text is parsed as after ``-o``; anything else must
+        already have the option's type (an int passes for a float)."""
+        if isinstance(value, str):
+            return self.parse(value)
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
+            raise UsageError(f"option {self.name}={value!r}: expected {self.type.__name__}")
+        return self.check(value)
+
     def check(self, value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
             raise UsageError(f"option {self.name}={value!r}: must be a finite number")
@@ -83,11 +94,12 @@ def split_assignments(pairs: Iterable[str]) -> dict[str, str]:
     return result
 
 
-def parse_options(raw: Mapping[str, str], declared: Sequence[Option], *, owner: str) -> dict[str, Any]:
-    """Validate ``raw`` against ``declared``: unknown keys are a usage error; missing ones take defaults."""
+def parse_options(raw: Mapping[str, Any], declared: Sequence[Option], *, owner: str) -> dict[str, Any]:
+    """Validate ``raw`` (text as after ``-o``, or typed values from Python) against ``declared``: unknown keys are a
+    usage error; missing ones take defaults."""
     by_name = {o.name: o for o in declared}
     unknown = sorted(set(raw) - set(by_name))
     if unknown:
         valid = ", ".join(sorted(by_name)) or "none"
         raise UsageError(f"unknown option {unknown[0]!r} for {owner} (valid options: {valid})")
-    return {name: (opt.parse(raw[name]) if name in raw else opt.default) for name, opt in by_name.items()}
+    return {name: (opt.coerce(raw[name]) if name in raw else opt.default) for name, opt in by_name.items()}

@@ -11,10 +11,10 @@ from arctl.generation import (
     MAX_SEED,
     SamplingSettings,
     batch_seed,
-    check_conditions,
     plan,
     resolve_settings,
 )
+from arctl.conditions import check_conditions
 from arctl.options import Option, parse_options, split_assignments
 from arctl.plugins import PluginManager
 from arctl.registry import (
@@ -579,9 +579,13 @@ def test_plan():
     assert plan([9], 4, 4) == [[(0, 9), (1, 9), (2, 9), (3, 9)]]
 
 
+def values(conditions):
+    return [c.value for c in conditions]
+
+
 def test_check_conditions_class():
     spec = generator(num_classes=10)
-    assert check_conditions(spec, [0, 9, 3], None) == [0, 9, 3]
+    assert values(check_conditions(spec, [0, 9, 3], None)) == [0, 9, 3]
     for bad in (10, -1, 1000):
         with pytest.raises(UsageError, match=rf"--class {bad}: out of range for gen \(0..9\)"):
             check_conditions(spec, [1, bad], None)
@@ -594,7 +598,7 @@ def test_check_conditions_class():
 
 def test_check_conditions_text():
     spec = GeneratorSpec("t2i", "Text.", FACTORY, conditioning="text")
-    assert check_conditions(spec, None, ["a cat", "a dog"]) == ["a cat", "a dog"]
+    assert values(check_conditions(spec, None, ["a cat", "a dog"])) == ["a cat", "a dog"]
     for prompts in ([], [""], ["a cat", "   "], None):
         with pytest.raises(UsageError, match="non-empty --prompt"):
             check_conditions(spec, None, prompts)
@@ -604,8 +608,8 @@ def test_check_conditions_text():
 
 def test_check_conditions_unconditional():
     spec = GeneratorSpec("uncond", "Unconditional.", FACTORY, conditioning="none")
-    assert check_conditions(spec, None, None) == [None]
-    assert check_conditions(spec, [], []) == [None]
+    assert values(check_conditions(spec, None, None)) == [None]
+    assert values(check_conditions(spec, [], [])) == [None]
     with pytest.raises(UsageError, match="unconditional"):
         check_conditions(spec, [0], None)
     with pytest.raises(UsageError, match="unconditional"):

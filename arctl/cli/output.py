@@ -17,6 +17,11 @@ def err() -> Console:
     return Console(file=sys.stderr, soft_wrap=True)
 
 
+def note(text: str, kind: str = "note") -> None:
+    """One line on stderr, printed as is (no rich markup: paths may contain brackets)."""
+    err().print(f"{kind}: {text}", markup=False, highlight=False)
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 

@@ -12,14 +12,14 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from arctl.cli.output import err, print_json
+from arctl.cli.options import DeviceOption
+from arctl.cli.output import err, note, print_json
 from arctl.errors import ArctlError, UsageError
 
 MethodOption = Annotated[Optional[str], typer.Option("--method", help="Watermarker (default: the only one installed).")]
 ModelOption = Annotated[str, typer.Option("--model", help="Checkpoint whose generator's tokenizer re-encodes the image.")]
 KeyOption = Annotated[Path, typer.Option("--key-file", help="Key file from `arctl watermark keygen`.")]
 OptionsOption = Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Watermarker option KEY=VALUE; repeat.")]
-DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N, mps.")]
 WeightsOption = Annotated[Optional[list[str]], typer.Option(help="Local tokenizer weights: PATH or ROLE=PATH.")]
 
 
@@ -35,20 +35,19 @@ class DefaultCommandGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-def read_key(path: Path):
-    """Load a key file, warning on stderr when group or others can read it."""
-    from arctl.keys import exposure_warning, load_key
+def read_key_file(path: Path):
+    """Load a key file, printing its warnings (a key others can read) on stderr."""
+    from arctl.keys import read_key
 
-    key = load_key(path)
-    warning = exposure_warning(path)
-    if warning:
-        err().print(f"warning: {warning}", markup=False, highlight=False)
+    key, warnings = read_key(path)
+    for text in warnings:
+        note(text, "warning")
     return key
 
 
 def check_request(manager, method: str | None, option: list[str] | None, model: str, weights: list[str] | None):
     """(watermarker spec, its parsed options, tokenizer weights by role): every usage error, before any loading."""
-    from arctl.cli.generate_cmd import parse_weights
+    from arctl.hub import parse_weights
     from arctl.options import parse_options, split_assignments
     from arctl.tokenizers import tokenizer_checkpoint
     from arctl.watermark import choose_watermarker
@@ -66,7 +65,7 @@ def load_for(manager, request, key_file: Path, model: str, device: str, fpr: flo
     from arctl.watermark import build_watermark
 
     spec, options, weights = request
-    watermark = build_watermark(spec, read_key(key_file), options)
+    watermark = build_watermark(spec, read_key_file(key_file), options)
     if fpr is not None and fpr < watermark.watermarker.smallest_p_value:
         raise UsageError(f"--fpr {fpr:g} is below the smallest p-value this detector can report "
                          f"({watermark.watermarker.smallest_p_value:.3g}); see its options")
@@ -79,22 +78,8 @@ def image_tensor(picture, path: Path, loaded):
 
     size = getattr(loaded.tokenizer, "resolution", None)
     if size is not None and picture.size != (size, size):
-        err().print(f"note: {path} is {picture.size[0]}x{picture.size[1]}; resized to {size}x{size} for the tokenizer",
-                    markup=False, highlight=False)
+        note(f"{path} is {picture.size[0]}x{picture.size[1]}; resized to {size}x{size} for the tokenizer")
     return to_tensor([picture], size).to(loaded.accelerator.device)
-
-
-def versions(manager, *specs) -> dict[str, str]:
-    import torch
-
-    from arctl import __version__
-
-    found = {"arctl": __version__, "torch": torch.__version__}
-    for spec in specs:
-        info = manager.infos.get(spec.plugin)
-        if info is not None:
-            found[info.name] = info.version or "unknown"
-    return found
 
 
 def add_commands(app: typer.Typer, manager) -> None:
@@ -116,8 +101,9 @@ def add_commands(app: typer.Typer, manager) -> None:
         """Mark IMAGE after the fact: re-encode it with MODEL's tokenizer, keep only marked tokens, decode."""
         import torch
 
-        from arctl.generation import RECIPE_FORMAT, to_pil
+        from arctl.generation import to_pil
         from arctl.images import open_image, save_png
+        from arctl.recipes import new_recipe, versions
 
         if out.suffix.lower() != ".png":
             raise UsageError(f"--out {out}: must end in .png")
@@ -129,9 +115,9 @@ def add_commands(app: typer.Typer, manager) -> None:
         pixels = image_tensor(picture, image, loaded)
         with torch.inference_mode():
             marked = watermark.watermarker.embed(loaded.tokenizer, pixels)
-        recipe = {"format": RECIPE_FORMAT, "command": "watermark", "source": str(image), "model": model,
-                  "watermark": watermark.record(), "files": loaded.sources,
-                  "versions": versions(manager, loaded.spec, watermark.spec)}
+        recipe = new_recipe("watermark", model=model, files=loaded.sources,
+                            versions=versions(manager, loaded.spec, watermark.spec), source=str(image),
+                            watermark=watermark.record())
         save_png(to_pil(marked.float().clamp(0, 1).cpu())[0], out, recipe)
         typer.echo(str(out))
 

@@ -86,11 +86,13 @@ def make_app() -> typer.Typer:
 
 
 def read_or_make_key(key_file: Optional[Path], console):
-    from arctl.cli.watermark_cmd import read_key
-    from arctl.keys import WatermarkKey
+    from arctl.keys import WatermarkKey, read_key
 
     if key_file is not None:
-        return read_key(key_file)
+        key, warnings = read_key(key_file)
+        for warning in warnings:
+            console.print(f"warning: {warning}", markup=False, highlight=False)
+        return key
     key = WatermarkKey.generate()
     console.print(f"note: no --key-file; using a fresh random key (fingerprint {key.fingerprint}) held in memory "
                   "only", markup=False, highlight=False)

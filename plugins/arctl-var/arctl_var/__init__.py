@@ -4,10 +4,14 @@ Registration only (no torch here): the model code is imported through the factor
 """
 
 import arctl
-from arctl import CommandSpec, GeneratorSpec, Option, SamplingDefaults, TokenizerSpec
+from arctl import CommandSpec, GeneratorSpec, ImageInput, Option, SamplingDefaults, TokenizerSpec
 from arctl_var.checkpoints import CHECKPOINTS, VAE_CHECKPOINT
 
 __version__ = "0.1.0"
+
+# what other plugins may import (modules by name, so this file stays torch-free)
+__all__ = ["OPTIONS", "VAR_GENERATOR", "__version__", "generator", "inference", "model", "quantizer", "testing",
+           "tokenizer", "vqvae"]
 
 OPTIONS = (
     Option("more_smooth", bool, False, "Gumbel-softmax blending of codewords (the demo's smoother look; not for FID)"),
@@ -20,6 +24,12 @@ def register_tokenizers(register):
     register(TokenizerSpec("var-vqvae", "VAR's multi-scale residual VQVAE.", "arctl_var.tokenizer:load_tokenizer",
                            checkpoints=(VAE_CHECKPOINT,)))
 
+
+# zero-shot editing (`arctl edit`): the image's tokens are kept outside the mask, the rest is generated
+EDIT_INPUTS = (
+    ImageInput("image", "the image to edit: its tokens are kept where the mask is black", "RGB", with_=("mask",)),
+    ImageInput("mask", "white = regenerate, black = keep", "L", with_=("image",)),
+)
 
 VAR_GENERATOR = GeneratorSpec(
     "var",
@@ -35,6 +45,8 @@ VAR_GENERATOR = GeneratorSpec(
     cfg_help="VAR's ramp: at scale k of K the logits are (1+t)*cond - t*uncond with t = cfg*k/(K-1) "
     "(first scale unguided); 0 disables guidance",
     batch_size=8,
+    image_inputs=EDIT_INPUTS,
+    domain="imagenet",
 )
 
 

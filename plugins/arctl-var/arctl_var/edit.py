@@ -1,7 +1,8 @@
-"""`arctl edit`: VAR's zero-shot editing (in-painting, out-painting, class-conditional editing).
+"""`arctl edit`: VAR's zero-shot editing (in-painting, out-painting, class-conditional editing) on the command line.
 
-The image is tokenized at every scale; wherever the mask is black its tokens are teacher-forced,
-wherever it is white VAR generates, conditioned on everything kept. No fine-tuning is involved.
+A thin layer over the generation path: the image and the mask are VAR's image inputs, so batching, seeds,
+progress, recipes, watermarking and `arctl reproduce` work as for `arctl generate`. What editing does is in
+``arctl_var.inference.ForcedTokens``.
 """
 
 from pathlib import Path
@@ -9,37 +10,20 @@ from typing import Annotated, Optional
 
 import typer
 
+from arctl.cli.options import (
+    CfgOption,
+    DeviceOption,
+    DtypeOption,
+    KeyFileOption,
+    OptionsOption,
+    TopKOption,
+    TopPOption,
+    WatermarkOption,
+    WeightsOption,
+)
 from arctl.errors import ArctlError, UsageError
 
 MASK_HELP = "PNG mask: white = regenerate, black = keep (in-painting: a white hole; out-painting: a black centre)."
-
-
-def load_rgb(path: Path, size: int, what: str, notices: list[str]):
-    """An image as a [1, 3, size, size] tensor in [0, 1], resized (with a notice) when needed."""
-    import numpy as np
-    import torch
-
-    from arctl.images import open_image
-
-    image = open_image(path).convert("RGB")
-    if image.size != (size, size):
-        notices.append(f"{what} {path} is {image.size[0]}x{image.size[1]}; resized to {size}x{size}")
-        image = image.resize((size, size), resample=3)  # bicubic
-    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)[None].float().div(255)
-
-
-def keep_map(mask_path: Path, size: int, grid: int, notices: list[str]):
-    """[grid, grid] map, 1 where the finest-scale token is kept (mostly black under the mask)."""
-    import torch.nn.functional as F
-
-    mask = load_rgb(mask_path, size, "mask", notices).mean(dim=1, keepdim=True)
-    regenerate = F.interpolate(mask, size=(grid, grid), mode="area")[0, 0]
-    keep = (regenerate < 0.5).float()
-    if keep.all():
-        notices.append("the mask is black everywhere: nothing will be regenerated")
-    elif not keep.any():
-        notices.append("the mask is white everywhere: this is plain generation")
-    return keep
 
 
 def edit_command():
@@ -49,28 +33,27 @@ def edit_command():
         image: Annotated[Path, typer.Option("--image", help="The image to edit.")],
         mask: Annotated[Path, typer.Option("--mask", help=MASK_HELP)],
         out: Annotated[Path, typer.Option("--out", help="Where to write the edited PNG.")],
-        class_id: Annotated[Optional[int], typer.Option("--class", "-c", help="Class to edit towards (default: none, the null class).")] = None,
+        class_id: Annotated[Optional[int], typer.Option("--class", "-c", help="Class to edit towards (default: none, "
+                                                        "the null class).")] = None,
         seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Random seed.")] = 0,
-        cfg: Annotated[Optional[float], typer.Option(help="VAR's guidance strength (ramped over scales).")] = None,
-        top_k: Annotated[Optional[int], typer.Option(min=0, help="Top-k (0: off).")] = None,
-        top_p: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Top-p in (0, 1] (1: off).")] = None,
-        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="KEY=VALUE, e.g. more_smooth=true.")] = None,
-        device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N, mps.")] = "auto",
-        dtype: Annotated[str, typer.Option(help="auto, fp32, bf16, fp16.")] = "auto",
-        weights: Annotated[Optional[list[str]], typer.Option(help="Local weights: PATH for the model or ROLE=PATH.")] = None,
+        cfg: CfgOption = None,
+        top_k: TopKOption = None,
+        top_p: TopPOption = None,
+        option: OptionsOption = None,
+        device: DeviceOption = "auto",
+        dtype: DtypeOption = "auto",
+        weights: WeightsOption = None,
+        watermark: WatermarkOption = None,
+        key_file: KeyFileOption = None,
         force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
     ) -> None:
         """Regenerate the white part of MASK in IMAGE, keeping the rest (VAR zero-shot editing)."""
-        import torch
-
-        from arctl import generation
+        from arctl import generation, pipeline
         from arctl.cli import plugin_manager
-        from arctl.cli.generate_cmd import parse_weights
-        from arctl.cli.output import err
+        from arctl.cli.output import StepProgress, note
+        from arctl.hub import parse_weights
         from arctl.images import save_png
         from arctl.options import split_assignments
-        from arctl_var.generator import VARGenerator
-        from arctl_var.inference import ForcedTokens, generate_scales
 
         manager = plugin_manager(ctx)
         if out.suffix.lower() != ".png":
@@ -78,39 +61,19 @@ def edit_command():
         if out.exists() and not force:
             raise ArctlError(f"{out} exists; pass --force to overwrite it")
         ref = generation.generator_ref(manager.registry, model)
-        if not issubclass(ref.owner.load(), VARGenerator):
-            raise UsageError(f"{model} is not a VAR checkpoint; zero-shot editing needs next-scale prediction")
-        settings = generation.resolve_settings(manager.registry, ref.owner, cfg=cfg, top_k=top_k, top_p=top_p,
-                                               options=split_assignments(option or []))
-        if class_id is not None:
-            generation.check_conditions(ref.owner, [class_id], None)
-        label = ref.owner.num_classes if class_id is None else class_id  # the null class: no condition
-
-        loaded = generation.load_model(manager, model, device=device, dtype=dtype,
-                                       weights=parse_weights(weights, ref.checkpoint.main_role))
-        generator: VARGenerator = loaded.generator
-        tokenizer, var = generator.tokenizer, generator.var
-        notices: list[str] = []
-        pixels = load_rgb(image, tokenizer.resolution, "image", notices).to(loaded.accelerator.device)
-        keep = keep_map(mask, tokenizer.resolution, tokenizer.patch_nums[-1], notices)
-        for notice in notices:
-            err().print(f"note: {notice}")
-
-        acc = loaded.accelerator
-        sampling = generation.build_sampling(manager.registry, settings, acc.generator(generation.batch_seed(seed, 0)))
-        labels = torch.tensor([label], device=acc.device)
-        with torch.inference_mode(), acc.autocast():
-            forced = ForcedTokens(tokenizer.encode(pixels), keep)
-            result = generate_scales(var, tokenizer.vqvae, labels, sampling, forced=forced,
-                                     kv_cache=settings.generator_options["kv_cache"],
-                                     more_smooth=settings.generator_options["more_smooth"])
-        recipe = {
-            "command": "edit", "model": model, "image": str(image), "mask": str(mask), "class": class_id,
-            "seed": seed, "sampling": vars(settings.sampling), "options": settings.options(),
-            "versions": loaded.versions, "files": loaded.sources,
-            **acc.describe(),
-        }
-        save_png(generation.to_pil(result.float().clamp(0, 1).cpu())[0], out, recipe)
+        request = dict(classes=None if class_id is None else [class_id], images={"image": [image], "mask": [mask]},
+                       options=pipeline.run_options(split_assignments(option or []), cfg=cfg, top_k=top_k, top_p=top_p),
+                       watermark=watermark)
+        warnings: list[str] = []
+        _, active = pipeline.prepare_run(manager, ref.owner, **request, key=key_file, notes=warnings)
+        for text in warnings:
+            note(text, "warning")
+        pipe = pipeline.load(model, device=device, dtype=dtype, manager=manager,
+                             weights=parse_weights(weights, ref.checkpoint.main_role))
+        with StepProgress(f"{model} edit") as progress:
+            [result] = pipe.run(**request, seed=seed, key=active.key if active else None, command="edit",
+                                progress=generation.Progress(progress.start, progress.advance), on_note=note)
+        save_png(result.image, out, result.recipe)
         typer.echo(str(out))
 
     return edit

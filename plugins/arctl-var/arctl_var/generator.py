@@ -6,7 +6,7 @@ import torch
 
 from arctl.generator import GenerationBatch, Generator
 from arctl.hub import load_pretrained
-from arctl_var.inference import generate_scales
+from arctl_var.inference import ForcedTokens, generate_scales
 from arctl_var.model import VAR
 from arctl_var.tokenizer import load_tokenizer
 
@@ -23,12 +23,31 @@ class VARGenerator(Generator):
         )
         return self
 
+    @property
+    def image_size(self) -> int:
+        return self.tokenizer.resolution
+
     def num_steps(self, options) -> int:
         return len(self.var.patch_nums)
 
     def generate(self, batch: GenerationBatch) -> torch.Tensor:
-        labels = torch.tensor(batch.classes, device=self.accelerator.device)
+        # no class (an edit towards nothing in particular) is VAR's null class
+        labels = torch.tensor([self.var.num_classes if c is None else c for c in batch.classes],
+                              device=self.accelerator.device)
         return generate_scales(
             self.var, self.tokenizer.vqvae, labels, batch.sampling, on_step=batch.on_step,
-            kv_cache=batch.options["kv_cache"], more_smooth=batch.options["more_smooth"],
+            kv_cache=batch.options["kv_cache"], more_smooth=batch.options["more_smooth"], forced=self.forced(batch),
         )
+
+    def forced(self, batch: GenerationBatch) -> ForcedTokens | None:
+        """Zero-shot editing when the batch carries an image and a mask: the image's tokens outside the mask."""
+        if "image" not in batch.images:
+            return None
+        forced = ForcedTokens.from_mask(self.tokenizer.encode(batch.images["image"]), batch.images["mask"],
+                                        self.var.patch_nums[-1])
+        kept = forced.keep.flatten(1)
+        if kept.all(dim=1).any():
+            batch.note("a mask is black everywhere: nothing will be regenerated in its image")
+        if not kept.any(dim=1).all():
+            batch.note("a mask is white everywhere: its image is generated from scratch (plain generation)")
+        return forced

@@ -22,15 +22,21 @@ from arctl_var.vqvae import VQVAE
 
 @dataclass
 class ForcedTokens:
-    """Zero-shot editing: tokens of a given image kept wherever ``keep`` (a [H, W] map in [0, 1] at the
-    finest token resolution) is set; the rest is generated."""
+    """Zero-shot editing: tokens of a given image kept wherever ``keep`` (a [B, H, W] map in [0, 1] at the
+    finest token resolution, one per image) is set; the rest is generated."""
 
     tokens: Sequence[torch.Tensor]  # per scale [B, pn * pn]
     keep: torch.Tensor
 
+    @classmethod
+    def from_mask(cls, tokens: Sequence[torch.Tensor], mask: torch.Tensor, grid: int) -> ForcedTokens:
+        """Keep the finest-scale tokens whose patch of ``mask`` ([B, 1, H, W], white = regenerate) is mostly black."""
+        regenerate = F.interpolate(mask.float(), size=(grid, grid), mode="area")[:, 0]
+        return cls(tokens, (regenerate < 0.5).float())
+
     def apply(self, generated: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
         pn = generated.shape[-1]
-        keep = F.interpolate(self.keep[None, None].float().to(generated.device), size=(pn, pn), mode="bilinear",
+        keep = F.interpolate(self.keep[:, None].float().to(generated.device), size=(pn, pn), mode="bilinear",
                              align_corners=False).gt(0.5).to(generated.dtype)
         if pn * pn <= 3:  # the coarsest scales carry the global layout: always take them from the image
             keep.fill_(1)

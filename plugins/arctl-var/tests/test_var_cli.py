@@ -120,7 +120,7 @@ def test_inpainting_forces_the_tokens_outside_the_hole(var_manager, tiny_var, tm
     try:
         sampling = TokenSampling(MultinomialSampler(top_k=0), LinearCFG(2.0), torch.Generator().manual_seed(0))
         generate_scales(generator.var, generator.tokenizer.vqvae, torch.tensor([4]), sampling,
-                        forced=ForcedTokens(given, keep))
+                        forced=ForcedTokens(given, keep[None]))
     finally:
         quant.next_autoregressive_input = original
     for si, pn in enumerate((1, 2, 3, 4)):
@@ -153,7 +153,59 @@ def test_outpainting_and_input_validation(arctl_cli, var_manager, tiny_var, tmp_
     exists = arctl_cli.invoke(["edit", "var-tiny", "--image", str(source), "--mask", str(centre),
                                "--out", str(tmp_path / "out.png")], manager=var_manager)
     assert exists.exit_code == 1 and "pass --force" in exists.stderr
-    assert arctl_cli.invoke(["reproduce", str(tmp_path / "out.png")], manager=var_manager).exit_code == 1
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((50, 50), np.uint8)).save(small)
+    mismatched = arctl_cli.invoke(["edit", "var-tiny", "--image", str(source), "--mask", str(small),
+                                   "--out", str(tmp_path / "z.png")], manager=var_manager)
+    assert mismatched.exit_code == 2 and "they must be the same size" in mismatched.stderr
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((100, 100), np.uint16)).save(wide)  # 16-bit greyscale
+    deep = arctl_cli.invoke(["edit", "var-tiny", "--image", str(source), "--mask", str(wide),
+                             "--out", str(tmp_path / "w.png")], manager=var_manager)
+    assert deep.exit_code == 2 and "is not supported" in deep.stderr and deep.stderr.count("\n") == 1
+
+
+def test_reproduce_reruns_an_edit_and_notices_a_changed_input(arctl_cli, var_manager, tiny_var, tmp_path):
+    source, hole = images(tmp_path)
+    out = tmp_path / "edited.png"
+    result = arctl_cli.invoke(["edit", "var-tiny", "--image", str(source), "--mask", str(hole), "--class", "4",
+                               "--seed", "3", "--out", str(out)], manager=var_manager)
+    assert result.exit_code == 0, result.output
+    recipe = read_recipe(out)
+    assert recipe["command"] == "edit" and recipe["condition"] == 4 and recipe["seed"] == 3
+    assert recipe["inputs"]["image"] == [{"path": str(source.resolve()), "sha256": sha256(source)}]
+    assert recipe["inputs"]["mask"][0]["sha256"] == sha256(hole)
+    again = arctl_cli.invoke(["reproduce", str(out)], manager=var_manager)
+    assert again.exit_code == 0 and again.stdout.strip().endswith("identical"), again.output
+    # the same edit through `arctl generate` and VAR's image inputs gives the same pixels
+    generated = arctl_cli.invoke(["generate", "var-tiny", "-c", "4", "--seed", "3", "--image", f"image={source}",
+                                  "--image", f"mask={hole}", "--out", str(tmp_path / "gen")], manager=var_manager)
+    assert generated.exit_code == 0, generated.output
+    assert np.array_equal(np.asarray(Image.open(generated.stdout.strip())), np.asarray(Image.open(out)))
+    picture = np.asarray(Image.open(source)).copy()
+    picture[0, 0] ^= 255
+    Image.fromarray(picture).save(source)
+    changed = arctl_cli.invoke(["reproduce", str(out)], manager=var_manager)
+    assert changed.exit_code == 1 and "has changed since the image was made" in changed.stderr
+
+
+def test_edit_with_a_watermark_records_it(arctl_cli, var_manager, tiny_var, tmp_path):
+    from arctl.keys import WatermarkKey, write_key
+
+    source, hole = images(tmp_path)
+    key = write_key(tmp_path / "k.key", WatermarkKey(bytes(32)))
+    refused = arctl_cli.invoke(["edit", "var-tiny", "--image", str(source), "--mask", str(hole), "--watermark", "nope",
+                                "--key-file", str(key), "--out", str(tmp_path / "m.png")], manager=var_manager)
+    assert refused.exit_code == 2 and "unknown watermarker 'nope'" in refused.stderr
+    unkeyed = arctl_cli.invoke(["edit", "var-tiny", "--image", str(source), "--mask", str(hole), "--watermark", "x",
+                                "--out", str(tmp_path / "m.png")], manager=var_manager)
+    assert unkeyed.exit_code == 2 and "needs --key-file" in unkeyed.stderr
+
+
+def sha256(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("model", ["nope"])

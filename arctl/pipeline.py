@@ -1,0 +1,123 @@
+"""The short Python API: ``arctl.load(model)`` gives a pipeline, calling it gives images.
+
+    import arctl
+    pipe = arctl.load("var-d16", device="cuda", dtype="bf16")
+    images = pipe(classes=[207, 88], num=4, seed=0, cfg=4, top_k=900)   # PIL images; .info["arctl-recipe"]
+
+A call takes what `arctl generate` takes, as keyword arguments: ``classes`` / ``prompts``, ``images`` (image
+inputs by name: a path, or a list of paths one per condition), ``sampler``, ``cfg``, ``cfg_schedule``, ``top_k``,
+``top_p``, ``temperature``, ``batch_size``, ``watermark`` with ``key`` (a ``WatermarkKey`` or a key file), and
+every ``-o`` option by its name (``more_smooth=True``). It validates with the same rules and raises the same
+errors (``arctl.errors.UsageError`` for a bad request) as the command line, because both go through
+``prepare_run`` and ``arctl.generation.generate``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from arctl.conditions import check_conditions
+from arctl.errors import UsageError
+from arctl.images import RECIPE_KEY
+
+SAMPLING_ARGUMENTS = ("sampler", "cfg", "cfg_schedule", "top_k", "top_p", "temperature")
+
+
+def prepare_run(manager, spec, *, classes=None, prompts=None, images=None, options: Mapping[str, Any] | None = None,
+                watermark: str | None = None, key=None, notes: list[str] | None = None):
+    """Every check a run needs before (or without) loading weights: (settings, the active watermark or None).
+
+    ``options`` holds the sampling arguments (``SAMPLING_ARGUMENTS``) and the ``-o`` options together; warnings about
+    a key file go to ``notes``."""
+    from arctl import generation
+    from arctl.reproduction import as_key, keyed_watermark, watermark_spec
+
+    options = dict(options or {})
+    sampling = {name: options.pop(name) for name in SAMPLING_ARGUMENTS if name in options}
+    marker = watermark_spec(manager.registry, watermark, key is not None)
+    settings = generation.resolve_settings(manager.registry, spec, options=options, watermarker=marker, **sampling)
+    check_conditions(spec, classes, prompts, image_lists(images))
+    return settings, keyed_watermark(marker, as_key(key, [] if notes is None else notes), settings)
+
+
+def run_options(assignments: Mapping[str, str], **flags: Any) -> dict[str, Any]:
+    """A command line's ``-o`` options and the sampling flags it was given (a flag left at None takes the generator's
+    default) in one mapping for ``prepare_run``; a sampling argument given as ``-o`` is refused."""
+    clash = sorted(set(assignments) & set(SAMPLING_ARGUMENTS))
+    if clash:
+        raise UsageError(f"-o {clash[0]}=...: use --{clash[0].replace('_', '-')} instead")
+    return {**assignments, **{name: value for name, value in flags.items() if value is not None}}
+
+
+def image_lists(images: Mapping[str, Any] | None) -> dict[str, list]:
+    """``{"mask": "hole.png"}`` or ``{"control": ["a.png", "b.png"]}`` -> name -> list of paths."""
+    return {name: [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+            for name, paths in (images or {}).items()}
+
+
+class Pipeline:
+    """A loaded generator, ready to be called with conditions and settings."""
+
+    def __init__(self, manager, loaded) -> None:
+        self.manager = manager
+        self.loaded = loaded
+        self.notes: list[str] = []  # what the last call wanted the user to know (a resized input, a key's mode)
+
+    @property
+    def spec(self):
+        return self.loaded.spec
+
+    def __repr__(self) -> str:
+        acc = self.loaded.accelerator.describe()
+        return f"Pipeline({self.loaded.ref.checkpoint.name!r}, device={acc['device']!r}, dtype={acc['dtype']!r})"
+
+    def __call__(self, *, classes: Sequence[int] | None = None, prompts: Sequence[str] | None = None,
+                 images: Mapping[str, Any] | None = None, num: int = 1, seed: int | None = None,
+                 batch_size: int | None = None, watermark: str | None = None, key=None, progress=None,
+                 options: Mapping[str, Any] | None = None, **more_options: Any) -> list:
+        """Images (RGB PIL images) for every condition, ``num`` each; each carries its recipe as JSON text in
+        ``image.info["arctl-recipe"]`` (``arctl.images.save_png(image, path)`` writes it into the file).
+
+        The sampling arguments (``cfg=``, ``top_k=``, ...) and ``-o`` options can be given as keywords or in
+        ``options``."""
+        results = self.run(classes=classes, prompts=prompts, images=images, num=num, seed=seed, batch_size=batch_size,
+                           watermark=watermark, key=key, progress=progress, options={**(options or {}), **more_options})
+        for result in results:
+            result.image.info[RECIPE_KEY] = json.dumps(result.recipe, sort_keys=True)
+        return [result.image for result in results]
+
+    def run(self, *, classes=None, prompts=None, images=None, num: int = 1, seed: int | None = None,
+            batch_size: int | None = None, watermark: str | None = None, key=None, progress=None,
+            options: Mapping[str, Any] | None = None, command: str = "generate", on_note=None) -> list:
+        """What a call does, as ``arctl.generation.GeneratedImage`` (image and recipe) objects; ``command`` names the
+        command the recipes record (`arctl edit` runs through here too); ``on_note`` hears each note as it comes."""
+        from arctl import generation
+
+        images = image_lists(images)
+        self.notes = []
+
+        def hear(text: str) -> None:
+            self.notes.append(text)
+            if on_note is not None:
+                on_note(text)
+
+        settings, active = prepare_run(self.manager, self.spec, classes=classes, prompts=prompts, images=images,
+                                       options=options, watermark=watermark, key=key, notes=self.notes)
+        return generation.generate(self.manager, self.loaded, settings, classes=classes, prompts=prompts,
+                                   images=images, num=num, seed=seed, batch_size=batch_size, progress=progress,
+                                   watermark=active, on_note=hear, command=command)
+
+
+def load(model: str | None = None, *, device: str = "auto", dtype: str = "auto",
+         weights: Mapping[str, str] | None = None, manager=None) -> Pipeline:
+    """Resolve (local > Hub cache > download) and strictly load ``model`` (default: the installed default model)
+    onto the device; ``weights`` maps file roles to local files, as ``--weights ROLE=PATH`` does."""
+    from arctl import generation
+    from arctl.plugins import PluginManager
+
+    manager = manager or PluginManager()
+    model = model or manager.registry.default_model()
+    return Pipeline(manager, generation.load_model(manager, model, device=device, dtype=dtype, weights=weights))
