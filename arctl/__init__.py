@@ -8,8 +8,7 @@
 Importing arctl is cheap (no torch); the torch-side modules are imported when they are used.
 """
 
-__version__ = "0.1.0"
-
+from arctl.version import __version__
 from arctl.hookspecs import hookimpl  # noqa: E402
 from arctl.options import Option  # noqa: E402
 from arctl.registry import (  # noqa: E402

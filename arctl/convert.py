@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arctl import __version__
+from arctl.version import __version__
 from arctl.hub import load_state_dict
 from arctl.files import atomic_write
 

@@ -223,15 +223,6 @@ def run_batch(registry, loaded: LoadedModel, settings: Settings, items, *, seed:
     return images.float().clamp(0, 1).cpu()
 
 
-def to_pil(images) -> list:
-    """[B, 3, H, W] floats in [0, 1] -> RGB PIL images."""
-    import torch
-    from PIL import Image
-
-    array = (images * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return [Image.fromarray(a, mode="RGB") for a in array]
-
-
 def make_recipe(loaded: LoadedModel, settings: Settings, *, command: str, conditions: Sequence[Condition], num,
                 batch_size, seed, item, condition: Condition) -> dict:
     spec = loaded.spec
@@ -271,6 +262,8 @@ def generate(
     ``watermark`` (an ``arctl.watermark.ActiveWatermark``) adds its processor after ``processors`` and is
     recorded in every recipe (method, options and key fingerprint, never the key). ``on_note`` hears each distinct
     note (an input resized, a mask that keeps everything, ...) once."""
+    from arctl.images import to_pil
+
     if num < 1:
         raise UsageError(f"--num {num}: must be >= 1")
     seed = secrets.randbits(63) if seed is None else int(seed)

@@ -77,6 +77,14 @@ def make_grid(images: Sequence[Image.Image], columns: int | None = None, padding
     return grid
 
 
+def to_pil(images) -> list:
+    """[B, 3, H, W] floats in [0, 1] -> RGB PIL images."""
+    import torch
+
+    array = (images * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return [Image.fromarray(a, mode="RGB") for a in array]
+
+
 def stored(images):
     """Images [N, 3, H, W] in [0, 1] as a PNG keeps them: rounded to 8 bits."""
     return images.mul(255).round().div(255)
@@ -85,7 +93,6 @@ def stored(images):
 def jpeg(images, quality: int):
     """Images [N, 3, H, W] in [0, 1] saved as JPEG at ``quality`` (PIL's encoder, 4:2:0 chroma subsampling) and
     read back."""
-    from arctl.generation import to_pil
     from arctl.tokenizers import to_tensor
 
     decoded = []

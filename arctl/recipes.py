@@ -15,7 +15,7 @@ def versions(manager, *specs) -> dict[str, str]:
     """``{"arctl": ..., "torch": ..., <plugin>: ...}`` for the plugins that registered ``specs``."""
     import torch
 
-    from arctl import __version__
+    from arctl.version import __version__
 
     found = {"arctl": __version__, "torch": torch.__version__}
     for spec in specs:

@@ -101,7 +101,7 @@ def add_commands(app: typer.Typer, manager) -> None:
         """Mark IMAGE after the fact: re-encode it with MODEL's tokenizer, keep only marked tokens, decode."""
         import torch
 
-        from arctl.generation import to_pil
+        from arctl.images import to_pil
         from arctl.images import open_image, save_png
         from arctl.recipes import new_recipe, versions
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from arctl.errors import UsageError
-from arctl.generation import to_pil
+from arctl.images import to_pil
 from arctl.images import jpeg
 from arctl.tokenizers import to_tensor
 

@@ -75,7 +75,7 @@ def test_brightness_scales_and_clips():
 
 
 def test_pil_images_in_pil_images_out():
-    from arctl.generation import to_pil
+    from arctl.images import to_pil
 
     out = apply_attack("crop-0.9", to_pil(picture()))
     assert len(out) == 1 and out[0].size == (64, 64) and out[0].mode == "RGB"
