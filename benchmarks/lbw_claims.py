@@ -60,18 +60,19 @@ def fidelity_over_keys(manager, evaluation, options, seed: int, first: int = 0) 
     """Class fidelity of the watermarked arm with each fidelity key: the evaluation's own (key ``first``), then the
     next keys marking the evaluation's seeds and conditions."""
     from arctl import generation
+    from arctl.judges import build_judge, require_judge
     from arctl.watermark import build_watermark
     from arctl_lbw.evaluate import conditions_for, generate_arm
-    from arctl_shapes.metrics import class_fidelity
 
     loaded = generation.load_model(manager, evaluation.model, device="cpu")
+    judge = build_judge(require_judge(manager.registry, loaded.spec, "class_fidelity"))
     settings = generation.resolve_settings(manager.registry, loaded.spec)
     classes, per_class = conditions_for(loaded.spec, evaluation.num)
     labels = [c for c in classes for _ in range(per_class)]
     spec = manager.registry.get("watermarker", "lbw")
     return [evaluation.quality["class_fidelity_watermarked"],
-            *(round(class_fidelity(generate_arm(manager, loaded, settings, classes, per_class, seed, None,
-                                                build_watermark(spec, measurement_key(i), options)), labels), 4)
+            *(round(judge.class_fidelity(generate_arm(manager, loaded, settings, classes, per_class, seed, None,
+                                                      build_watermark(spec, measurement_key(i), options)), labels), 4)
               for i in range(first + 1, first + FIDELITY_KEYS))]
 
 
@@ -204,6 +205,15 @@ def docs_section(evaluations, options_text: str, setup: str, tuned=()) -> str:
     return "\n".join(lines + tuning_section(list(tuned))) + "\n"
 
 
+def write_roc(evaluation, path: Path) -> None:
+    """The ROC plot of one evaluation, one curve per attack with its AUC (as `arctl lbw eval --roc` draws it)."""
+    from arctl_lbw.roc_plot import write_roc_png
+
+    labels = {name: f"{name} (AUC {rates.auc:.3f})" for name, rates in evaluation.attacks.items()}
+    title = f"LBW on {evaluation.model}: {evaluation.num} watermarked vs {evaluation.num} clean images"
+    write_roc_png(path, evaluation.curves, labels, title)
+
+
 def lbw_parser(doc: str) -> argparse.ArgumentParser:
     """The arguments of every LBW benchmark: images per arm, seed, threads and LBW options (-o KEY=VALUE)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
@@ -235,7 +245,7 @@ def main() -> None:
     from arctl.cli.output import err
     from arctl.plugins import PluginManager
     from arctl_lbw.attacks import ATTACKS
-    from arctl_lbw.cli import run, write_roc
+    from arctl_lbw.evaluate import evaluate
 
     manager = PluginManager()
     options = lbw_options(manager, args.option)
@@ -244,8 +254,8 @@ def main() -> None:
     evaluations = []
     for model in args.models.split(","):
         err().print(f"{model} ...", markup=False, highlight=False)
-        evaluation = run(manager, model, key, options, num=args.num, seed=args.seed, attacks=list(ATTACKS),
-                         device="cpu")
+        evaluation = evaluate(manager, model, key, options, num=args.num, seed=args.seed, attacks=list(ATTACKS),
+                              device="cpu")
         write_roc(evaluation, args.docs / f"lbw-roc-{model}.png")
         evaluation.fidelity_over_keys = fidelity_over_keys(manager, evaluation, options, args.seed,
                                                            args.first_key)
@@ -253,8 +263,8 @@ def main() -> None:
     tuned = []
     for changes in TUNING if args.tune else ():
         err().print(f"{args.tune} with {changes or 'the defaults'} ...", markup=False, highlight=False)
-        evaluation = run(manager, args.tune, key, {**defaults, **changes}, num=args.num, seed=args.seed,
-                         attacks=["none", *SURVIVED], device="cpu")
+        evaluation = evaluate(manager, args.tune, key, {**defaults, **changes}, num=args.num, seed=args.seed,
+                              attacks=["none", *SURVIVED], device="cpu")
         tuned.append((changes, evaluation))
     options_text = ", ".join(f"`{k}={v}`" for k, v in options.items())
     setup = (f"Each model generates {args.num} clean and {args.num} watermarked images with the same seeds (seed "

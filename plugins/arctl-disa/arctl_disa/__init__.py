@@ -11,6 +11,9 @@ from arctl_disa.annealing import STRATEGIES
 
 __version__ = "0.1.0"
 
+# what other plugins and scripts may import: the sampler and its schedule
+__all__ = ["OPTIONS", "__version__", "annealing", "sampler"]
+
 OPTIONS = (
     Option("upper", int, 50, "denoising steps at the first iteration", min=1, max=1000),
     Option("lower", int, 5, "denoising steps at the last iteration", min=1, max=1000),

@@ -57,7 +57,7 @@ class Generators:
 
     @arctl.hookimpl
     def register_samplers(self, register):
-        arctl_mar.register_samplers(register)
+        register(arctl_mar.MASK_LINEAR_CFG)
 
 
 @pytest.fixture

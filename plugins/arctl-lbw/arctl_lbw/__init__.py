@@ -14,6 +14,10 @@ from arctl import CommandSpec, Option, WatermarkerSpec
 
 __version__ = "0.1.0"
 
+# what other plugins and scripts may import (modules by name, so this file stays torch-free)
+__all__ = ["OPTIONS", "__version__", "api", "attacks", "detect", "evaluate", "report", "roc", "roc_plot", "soft",
+           "watermarker"]
+
 OPTIONS = (
     Option("delta", float, 2.0, "logit bias added to green tokens in soft mode", min=0.0),
     Option("gamma", float, 0.25, "fraction of the codebook in each green list", min=0.01, max=0.99),

@@ -11,6 +11,10 @@ from arctl_llamagen.checkpoints import CHECKPOINTS, VQ_CHECKPOINT
 
 __version__ = "0.1.0"
 
+# what other plugins may import (modules by name, so this file stays torch-free)
+__all__ = ["CFG_HELP", "LLAMAGEN_GENERATOR", "VQ_TOKENIZER", "__version__", "checkpoints", "generator", "gpt", "raster",
+           "testing", "tokenizer", "vq"]
+
 CFG_HELP = ("LlamaGen's scale: logits = uncond + cfg * (cond - uncond) at every token; cfg <= 1 disables guidance; "
             "--cfg-schedule interval -o cfg_cutoff=C stops it after progress C (official cfg_interval=K is "
             "C = (K + 1) / (tokens - 1))")

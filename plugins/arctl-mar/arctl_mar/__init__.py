@@ -11,6 +11,10 @@ from arctl_mar.checkpoints import CHECKPOINTS
 
 __version__ = "0.1.0"
 
+# what other plugins may import (modules by name, so this file stays torch-free)
+__all__ = ["MAR_GENERATOR", "MASK_LINEAR_CFG", "OPTIONS", "__version__", "diffloss", "diffusion", "generator",
+           "guidance", "head", "model", "noise", "sampling", "testing", "vae"]
+
 OPTIONS = (
     Option("num_iter", int, 64, "autoregressive iterations (the paper's FID runs use 256)", min=1),
     Option("num_sampling_steps", int, 100, "denoising steps per token when the sampler does not choose (MAR: 100)",
@@ -38,7 +42,11 @@ def register_generators(register):
     register(MAR_GENERATOR)
 
 
+MASK_LINEAR_CFG = CFGScheduleSpec("mask-linear",
+                                  "Weight 1 + (cfg - 1) * share of tokens known after the step (MAR, Muse).",
+                                  "arctl_mar.guidance:MaskLinearCFG")
+
+
 @arctl.hookimpl
 def register_samplers(register):
-    register(CFGScheduleSpec("mask-linear", "Weight 1 + (cfg - 1) * share of tokens known after the step (MAR, Muse).",
-                             "arctl_mar.guidance:MaskLinearCFG"))
+    register(MASK_LINEAR_CFG)

@@ -14,7 +14,7 @@ class TinyMAR:
 
     @arctl.hookimpl
     def register_samplers(self, register):
-        arctl_mar.register_samplers(register)
+        register(arctl_mar.MASK_LINEAR_CFG)
 
 
 @pytest.fixture

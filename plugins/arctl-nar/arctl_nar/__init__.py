@@ -10,6 +10,9 @@ from arctl_nar.checkpoints import CHECKPOINTS
 
 __version__ = "0.1.0"
 
+# what other plugins may import (modules by name, so this file stays torch-free)
+__all__ = ["NAR_GENERATOR", "__version__", "generator", "model", "neighbors"]
+
 NAR_GENERATOR = GeneratorSpec(
     "nar",
     "Next-neighbour prediction: a whole anti-diagonal of VQ-16 tokens per pass (2n - 1 passes).",

@@ -7,6 +7,9 @@ from arctl_shapes.zoo import zoo_generators
 
 __version__ = "0.1.0"
 
+# what other plugins and scripts may import: the world, its judge and metrics, the evaluation, sample sheets
+__all__ = ["__version__", "evaluate", "grid", "judge", "metrics", "world"]
+
 
 @arctl.hookimpl
 def register_generators(register):
