@@ -26,30 +26,24 @@ from arctl.images import RECIPE_KEY
 SAMPLING_ARGUMENTS = ("sampler", "cfg", "cfg_schedule", "top_k", "top_p", "temperature")
 
 
-def prepare_run(manager, spec, *, classes=None, prompts=None, images=None, options: Mapping[str, Any] | None = None,
-                watermark: str | None = None, key=None, notes: list[str] | None = None):
+def prepare_run(manager, spec, *, classes=None, prompts=None, images=None, sampling: Mapping[str, Any] | None = None,
+                options: Mapping[str, Any] | None = None, watermark: str | None = None, key=None,
+                notes: list[str] | None = None):
     """Every check a run needs before (or without) loading weights: (settings, the active watermark or None).
 
-    ``options`` holds the sampling arguments (``SAMPLING_ARGUMENTS``) and the ``-o`` options together; warnings about
-    a key file go to ``notes``."""
+    ``sampling`` holds the sampling arguments given (``SAMPLING_ARGUMENTS``; None or absent: the generator's
+    default), ``options`` the ``-o`` options; warnings about a key file go to ``notes``."""
     from arctl import generation
     from arctl.reproduction import as_key, keyed_watermark, watermark_spec
 
-    options = dict(options or {})
-    sampling = {name: options.pop(name) for name in SAMPLING_ARGUMENTS if name in options}
+    sampling = dict(sampling or {})
+    unknown = sorted(set(sampling) - set(SAMPLING_ARGUMENTS))
+    if unknown:
+        raise UsageError(f"unknown sampling argument {unknown[0]!r} (known: {', '.join(SAMPLING_ARGUMENTS)})")
     marker = watermark_spec(manager.registry, watermark, key is not None)
     settings = generation.resolve_settings(manager.registry, spec, options=options, watermarker=marker, **sampling)
     check_conditions(spec, classes, prompts, image_lists(images))
     return settings, keyed_watermark(marker, as_key(key, [] if notes is None else notes), settings)
-
-
-def run_options(assignments: Mapping[str, str], **flags: Any) -> dict[str, Any]:
-    """A command line's ``-o`` options and the sampling flags it was given (a flag left at None takes the generator's
-    default) in one mapping for ``prepare_run``; a sampling argument given as ``-o`` is refused."""
-    clash = sorted(set(assignments) & set(SAMPLING_ARGUMENTS))
-    if clash:
-        raise UsageError(f"-o {clash[0]}=...: use --{clash[0].replace('_', '-')} instead")
-    return {**assignments, **{name: value for name, value in flags.items() if value is not None}}
 
 
 def image_lists(images: Mapping[str, Any] | None) -> dict[str, list]:
@@ -76,22 +70,28 @@ class Pipeline:
 
     def __call__(self, *, classes: Sequence[int] | None = None, prompts: Sequence[str] | None = None,
                  images: Mapping[str, Any] | None = None, num: int = 1, seed: int | None = None,
+                 sampler: str | None = None, cfg: float | None = None, cfg_schedule: str | None = None,
+                 top_k: int | None = None, top_p: float | None = None, temperature: float | None = None,
                  batch_size: int | None = None, watermark: str | None = None, key=None, progress=None,
                  options: Mapping[str, Any] | None = None, **more_options: Any) -> list:
         """Images (RGB PIL images) for every condition, ``num`` each; each carries its recipe as JSON text in
         ``image.info["arctl-recipe"]`` (``arctl.images.save_png(image, path)`` writes it into the file).
 
-        The sampling arguments (``cfg=``, ``top_k=``, ...) and ``-o`` options can be given as keywords or in
-        ``options``."""
+        ``-o`` options go in ``options`` or as extra keywords (an option whose name is one of this call's own
+        arguments, such as LBW's ``temperature``, only in ``options``)."""
+        sampling = dict(sampler=sampler, cfg=cfg, cfg_schedule=cfg_schedule, top_k=top_k, top_p=top_p,
+                        temperature=temperature)
         results = self.run(classes=classes, prompts=prompts, images=images, num=num, seed=seed, batch_size=batch_size,
-                           watermark=watermark, key=key, progress=progress, options={**(options or {}), **more_options})
+                           watermark=watermark, key=key, progress=progress, sampling=sampling,
+                           options={**(options or {}), **more_options})
         for result in results:
             result.image.info[RECIPE_KEY] = json.dumps(result.recipe, sort_keys=True)
         return [result.image for result in results]
 
     def run(self, *, classes=None, prompts=None, images=None, num: int = 1, seed: int | None = None,
             batch_size: int | None = None, watermark: str | None = None, key=None, progress=None,
-            options: Mapping[str, Any] | None = None, command: str = "generate", on_note=None) -> list:
+            sampling: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None,
+            command: str = "generate", on_note=None) -> list:
         """What a call does, as ``arctl.generation.GeneratedImage`` (image and recipe) objects; ``command`` names the
         command the recipes record (`arctl edit` runs through here too); ``on_note`` hears each note as it comes."""
         from arctl import generation
@@ -105,7 +105,8 @@ class Pipeline:
                 on_note(text)
 
         settings, active = prepare_run(self.manager, self.spec, classes=classes, prompts=prompts, images=images,
-                                       options=options, watermark=watermark, key=key, notes=self.notes)
+                                       sampling=sampling, options=options, watermark=watermark, key=key,
+                                       notes=self.notes)
         return generation.generate(self.manager, self.loaded, settings, classes=classes, prompts=prompts,
                                    images=images, num=num, seed=seed, batch_size=batch_size, progress=progress,
                                    watermark=active, on_note=hear, command=command)

@@ -6,11 +6,13 @@ import math
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import arctl
 from arctl import generation
+from arctl.errors import ArctlError
 from arctl.images import read_recipe
 from arctl.keys import WatermarkKey, write_key
 from arctl.watermark import Detection, Watermarker
@@ -206,3 +208,22 @@ def test_loose_key_permissions_are_warned(arctl_cli, manager, key_file, tmp_path
     _, paths = marked_images(arctl_cli, manager, key_file, tmp_path)
     result = arctl_cli.invoke(["detect", paths[0], "--model", "toy-tiny", "--key-file", key_file], manager=manager)
     assert result.exit_code == 0 and "warning: key file" in result.stderr and "chmod 600" in result.stderr
+
+
+def test_the_python_api_marks_with_a_key_or_a_key_file(manager, key_file, tmp_path):
+    from arctl.images import RECIPE_KEY, save_png
+    from arctl.keys import load_key
+
+    pipe = arctl.load("toy-tiny", device="cpu", manager=manager)
+    by_file = pipe(classes=[1], num=3, seed=4, watermark="even", key=key_file, strength=2)
+    by_key = pipe(classes=[1], num=3, seed=4, watermark="even", key=load_key(key_file), strength=2)
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(by_file, by_key))
+    recipe = json.loads(by_file[0].info[RECIPE_KEY])
+    assert recipe["watermark"]["method"] == "even" and recipe["watermark"]["options"] == {"strength": 2}
+    path = save_png(by_file[2], tmp_path / "marked.png")
+    with pytest.raises(ArctlError, match="pass --key-file with that key"):
+        arctl.reproduce(path, manager=manager)
+    assert arctl.reproduce(path, manager=manager, key=key_file).identical
+    key_file.chmod(0o644)
+    pipe(classes=[1], watermark="even", key=key_file)
+    assert any("accessible by group or others" in note for note in pipe.notes)

@@ -97,10 +97,10 @@ def add_commands(app: typer.Typer, manager) -> None:
             raise UsageError(f"--out {out}: exists and is not a directory")
         model = model or manager.registry.default_model()
         ref = generation.generator_ref(manager.registry, model)
-        options = pipeline.run_options(split_assignments(option or []), sampler=sampler, cfg=cfg,
-                                       cfg_schedule=cfg_schedule, top_k=top_k, top_p=top_p, temperature=temperature)
-        request = dict(classes=classes, prompts=prompts, images=parse_images(images), num=num, seed=seed,
-                       batch_size=batch_size, watermark=watermark, options=options)
+        sampling = dict(sampler=sampler, cfg=cfg, cfg_schedule=cfg_schedule, top_k=top_k, top_p=top_p,
+                        temperature=temperature)
+        request = dict(classes=classes, prompts=prompts, images=parse_images(images), sampling=sampling,
+                       options=split_assignments(option or []), watermark=watermark)
         key = checked_key(manager, ref.owner, key_file, request)
         pipe = pipeline.load(model, device=device, dtype=dtype, weights=parse_weights(weights, ref.checkpoint.main_role),
                              manager=manager)
@@ -108,8 +108,8 @@ def add_commands(app: typer.Typer, manager) -> None:
         accelerator.reset_peak_memory()
         started = time.perf_counter()
         with StepProgress(f"{model}") as progress:
-            results = pipe.run(**request, key=key, progress=generation.Progress(progress.start, progress.advance),
-                               on_note=note)
+            results = pipe.run(**request, num=num, seed=seed, batch_size=batch_size, key=key, on_note=note,
+                               progress=generation.Progress(progress.start, progress.advance))
         accelerator.synchronize()
         seconds = time.perf_counter() - started
         paths = [save_png(r.image, unique_path(out, output_stem(r.recipe)), r.recipe) for r in results]
@@ -178,8 +178,7 @@ def checked_key(manager, spec, key_file: Optional[Path], request: dict):
     from arctl.pipeline import prepare_run
 
     warnings: list[str] = []
-    checked = {name: request[name] for name in ("classes", "prompts", "images", "options", "watermark")}
-    _, active = prepare_run(manager, spec, **checked, key=key_file, notes=warnings)
+    _, active = prepare_run(manager, spec, **request, key=key_file, notes=warnings)
     for text in warnings:
         note(text, "warning")
     return active.key if active else None

@@ -42,6 +42,7 @@ def describe_model(ref: ModelRef, *, with_options: bool = False) -> dict:
         info["cfg"] = owner.cfg_help or "guidance weight w: uncond + w * (cond - uncond)"
         info["sampling_defaults"] = asdict(owner.sampling)
         info["options"] = [o.describe() for o in owner.options]
+        info["image_inputs"] = [asdict(i) for i in owner.image_inputs]
     return info
 
 
@@ -134,3 +135,7 @@ def show_model(info: dict) -> None:
             allowed = f" one of {o['choices']}" if o["choices"] else ""
             bounds = "".join(f" {s} {o[k]}" for k, s in (("min", ">="), ("max", "<=")) if o[k] is not None)
             console.print(f"  -o {o['name']}=<{o['type']}> (default {o['default']}){allowed}{bounds}: {o['help']}")
+        for i in info["image_inputs"]:
+            needs = "required" if i["required"] else "optional"
+            companions = f", with {', '.join(i['with_'])}" if i["with_"] else ""
+            console.print(f"  --image {i['name']}=PATH ({i['mode']}, {needs}{companions}): {i['description']}")

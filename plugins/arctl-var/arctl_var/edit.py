@@ -62,7 +62,7 @@ def edit_command():
             raise ArctlError(f"{out} exists; pass --force to overwrite it")
         ref = generation.generator_ref(manager.registry, model)
         request = dict(classes=None if class_id is None else [class_id], images={"image": [image], "mask": [mask]},
-                       options=pipeline.run_options(split_assignments(option or []), cfg=cfg, top_k=top_k, top_p=top_p),
+                       sampling=dict(cfg=cfg, top_k=top_k, top_p=top_p), options=split_assignments(option or []),
                        watermark=watermark)
         warnings: list[str] = []
         _, active = pipeline.prepare_run(manager, ref.owner, **request, key=key_file, notes=warnings)
