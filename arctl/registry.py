@@ -241,12 +241,26 @@ class WatermarkerSpec(ComponentSpec):
     options: tuple[Option, ...] = ()
 
 
+ERASABLE_CONDITIONING = ("class", "text")
+
+
 @dataclass(frozen=True)
 class EraserSpec(ComponentSpec):
-    """Removes a concept from a generator by fine-tuning."""
+    """Removes a concept from a loaded generator and returns the changed weights (see ``arctl.erasers``).
+
+    The factory is called as ``factory(**options)`` (the parsed ``-o`` options, defaults filled in) and returns an
+    ``arctl.erasers.Eraser``. ``conditioning`` names the generator conditionings it can erase from: "text" (concepts
+    are prompts) and/or "class" (concepts are class ids); the core refuses any other generator."""
 
     kind: ClassVar[str] = "eraser"
     options: tuple[Option, ...] = ()
+    conditioning: tuple[str, ...] = ("text",)
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.conditioning or any(c not in ERASABLE_CONDITIONING for c in self.conditioning):
+            raise PluginError(f"eraser {self.name!r}: conditioning must be a non-empty subset of "
+                              f"{ERASABLE_CONDITIONING}")
 
 
 JUDGE_SCORES = ("class_fidelity", "caption_fidelity", "features")

@@ -12,6 +12,7 @@ from PIL import Image
 import arctl
 from arctl import hookspecs
 from arctl.accelerate import CPUAccelerator
+from arctl.erasers import Eraser, ErasureDelta, apply_erasure, build_eraser, erase_concept
 from arctl.errors import PluginError
 from arctl.keys import WatermarkKey
 from arctl.sampling import MultinomialSampler
@@ -68,10 +69,23 @@ class WatermarkerPlugin:
                                        options=(arctl.Option("green", int, 3, "the green token"),)))
 
 
+class CopyClass(Eraser):
+    """A closed-form eraser: the concept's class embedding becomes its replacement's."""
+
+    def erase(self, request):
+        weight = request.loaded.generator.model.class_emb.weight.detach().clone()
+        for concept, replacement in request.pairs():
+            weight[concept] = weight[replacement]
+        request.progress.start(1)
+        request.progress.advance()
+        return ErasureDelta({"model.class_emb.weight": weight})
+
+
 class EraserPlugin:
     @arctl.hookimpl
     def register_erasers(self, register):
-        register(arctl.EraserSpec("forget-nothing", "An eraser that changes nothing.", "builtins:dict"))
+        register(arctl.EraserSpec("copy-class", "Gives a class its replacement's embedding.", CopyClass,
+                                  conditioning=("class",)))
 
 
 class CommandPlugin:
@@ -160,10 +174,22 @@ def test_hook_register_watermarkers(make_plugin_manager, toy_plugin, toy_weights
     assert images[0].recipe["watermark"] == {"method": "green-only", "options": {"green": 3}, "key": key.fingerprint}
 
 
-def test_hook_register_erasers(make_plugin_manager):
-    pm = make_plugin_manager(EraserPlugin())
-    assert pm.registry.get("eraser", "forget-nothing").load() is dict
-    assert pm.infos["EraserPlugin"].components == {"eraser": ["forget-nothing"]}
+def test_hook_register_erasers(make_plugin_manager, toy_plugin, toy_weights, tmp_path):
+    from arctl import generation
+
+    pm = make_plugin_manager(toy_plugin, EraserPlugin())
+    assert pm.infos["EraserPlugin"].components == {"eraser": ["copy-class"]}
+    spec = pm.registry.get("eraser", "copy-class")
+    # The core runs any registered eraser on a loaded generator and writes its delta; applying it changes the model.
+    loaded = generation.load_model(pm, "toy-tiny", device="cpu")
+    out = erase_concept(pm, loaded, build_eraser(spec), concepts=[3], replacements=[1], out=tmp_path / "e.safetensors",
+                        resume_dir=tmp_path / "resume", progress=generation.Progress())
+    fresh = generation.load_model(pm, "toy-tiny", device="cpu")
+    assert apply_erasure(fresh, out)["eraser"] == "copy-class"
+    labels, previous = torch.tensor([3, 1, 0]), torch.tensor([5, 5, 5])
+    before, after = loaded.generator.model(labels, previous, 2), fresh.generator.model(labels, previous, 2)
+    assert not torch.equal(before[0], before[1]) and torch.equal(after[0], after[1])  # class 3 now acts as class 1
+    assert torch.equal(after[1:], before[1:])
 
 
 def test_hook_register_commands(make_plugin_manager, arctl_cli):

@@ -195,6 +195,7 @@ def test_plugins_filters_and_requirements(install_plugin, arctl_cli, monkeypatch
 
 def test_plugin_objects_can_be_handed_in_directly(make_plugin_manager, toy_plugin):
     pm = make_plugin_manager(toy_plugin)
-    assert pm.infos["arctl_toy"].components == {"tokenizer": ["palette"], "generator": ["toy"]}
+    assert pm.infos["arctl_toy"].components == {"tokenizer": ["palette"], "generator": ["toy"],
+                                                 "eraser": ["toy-forget"]}
     assert {r.checkpoint.name for r in pm.registry.checkpoints()} == {"toy-tiny", "toy-tiny-pth"}
     assert pm.registry.get("generator", "toy").plugin == "arctl_toy"

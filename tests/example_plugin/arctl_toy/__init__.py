@@ -1,11 +1,11 @@
-"""An example arctl plugin: a tiny class-conditional token model with a palette tokenizer.
+"""An example arctl plugin: a tiny class-conditional token model with a palette tokenizer, and an eraser for it.
 
 It is what a real method plugin looks like, shrunk: registration here is torch-free, the model and
 generator live in their own modules and are imported only through the lazy factories.
 """
 
 import arctl
-from arctl import Checkpoint, GeneratorSpec, Option, SamplingDefaults, TokenizerSpec, WeightFile
+from arctl import Checkpoint, EraserSpec, GeneratorSpec, Option, SamplingDefaults, TokenizerSpec, WeightFile
 
 TOY_CONFIG = {"vocab_size": 16, "num_classes": 4, "grid": 4, "dim": 32}
 
@@ -44,5 +44,22 @@ def register_generators(register):
             sampling=SamplingDefaults(cfg=2.0, cfg_schedule="constant", top_k=0, top_p=1.0),
             cfg_help="LlamaGen-style weight w: uncond + w * (cond - uncond); 1 disables guidance",
             batch_size=4,
+        )
+    )
+
+
+@arctl.hookimpl
+def register_erasers(register):
+    register(
+        EraserSpec(
+            "toy-forget",
+            "Pulls a class's next-token distributions onto its replacement's (default: the null class).",
+            "arctl_toy.eraser:ForgetClass",
+            options=(
+                Option("steps", int, 60, "Adam steps", min=1),
+                Option("lr", float, 0.1, "Adam learning rate", min=1e-6),
+                Option("checkpoint_every", int, 10, "steps between resume checkpoints", min=1),
+            ),
+            conditioning=("class",),
         )
     )
