@@ -103,7 +103,7 @@ class HalfLinearCFG(CFGSchedule):
 class IntervalCFG(CFGSchedule):
     """Constant w = cfg up to progress ``cfg_cutoff``, no guidance after it (LlamaGen's cfg_interval)."""
 
-    def __init__(self, cfg: float, cfg_cutoff: float = 1.0) -> None:
+    def __init__(self, cfg: float, *, cfg_cutoff: float) -> None:
         super().__init__(cfg)
         self.cutoff = float(cfg_cutoff)
 

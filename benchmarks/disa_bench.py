@@ -54,7 +54,9 @@ def run_one(model: str, device: str, dtype: str, batch: int, num_iter: int, samp
     mar.diffloss.net.forward = counted
     transformer, head, decode = (time_calls(mar, "condition", acc), time_calls(mar.diffloss, "sample", acc),
                                  time_calls(vae, "decode", acc))
-    chosen = (DiSASampler(upper=upper, lower=lower, strategy=strategy) if sampler == "disa" else MultinomialSampler())
+    defaults = {option.name: option.default for option in arctl_disa.OPTIONS}  # what --sampler disa gives
+    chosen = (DiSASampler(**{**defaults, "upper": upper, "lower": lower, "strategy": strategy}) if sampler == "disa"
+              else MultinomialSampler())
     labels = torch.arange(batch, device=acc.device) * 97 % 1000
     rng = acc.generator(seed)
     sampling = TokenSampling(chosen, MaskLinearCFG(cfg), rng)

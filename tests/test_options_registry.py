@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 import pytest
 
@@ -619,3 +620,52 @@ def test_check_conditions_unconditional():
 def test_errors_are_arctl_errors():
     assert issubclass(UsageError, ArctlError) and UsageError.exit_code == 2
     assert issubclass(PluginError, ArctlError) and PluginError.exit_code == 1
+
+
+# --- an option's default is declared once, in its Option -------------------------------------------
+
+# components whose factory receives the parsed -o options as keyword arguments (generators get theirs in the batch)
+OPTION_KINDS = ("sampler", "cfg_schedule", "watermarker", "eraser")
+
+
+def restated_defaults(spec) -> list[str]:
+    """Declared options the factory gives a default of its own, takes positionally, or cannot receive at all."""
+    parameters = inspect.signature(spec.load()).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    problems = []
+    for option in spec.options:
+        parameter, where = parameters.get(option.name), f"{spec.kind} {spec.name!r}: {option.name}"
+        if parameter is None and not takes_any:
+            problems.append(f"{where} is no parameter of the factory")
+        elif parameter is not None and parameter.default is not parameter.empty:
+            problems.append(f"{where}={parameter.default!r} in the factory restates Option default {option.default!r}")
+        elif parameter is not None and parameter.kind is not parameter.KEYWORD_ONLY:
+            problems.append(f"{where} must be keyword-only (the core passes options by name)")
+    return problems
+
+
+def test_the_check_finds_restated_defaults():
+    # factories whose signatures only are read
+    def restates(temperature, top_k, top_p, *, eta=0.5): ...
+
+    def positional(temperature, top_k, top_p, eta): ...
+
+    def declared_once(temperature, top_k, top_p, *, eta): ...
+
+    eta = (Option("eta", float, 0.5),)
+    assert restated_defaults(SamplerSpec("s", "S.", restates, options=eta)) == [
+        "sampler 's': eta=0.5 in the factory restates Option default 0.5"]
+    assert restated_defaults(SamplerSpec("s", "S.", positional, options=eta)) == [
+        "sampler 's': eta must be keyword-only (the core passes options by name)"]
+    assert restated_defaults(SamplerSpec("s", "S.", declared_once, options=eta)) == []
+    assert restated_defaults(SamplerSpec("s", "S.", declared_once, options=(Option("zeta", int, 1),))) == [
+        "sampler 's': zeta is no parameter of the factory"]
+
+
+def test_no_installed_component_restates_an_options_default():
+    registry = PluginManager().registry  # the core and every installed plugin
+    specs = [spec for kind in OPTION_KINDS for spec in registry.all(kind) if spec.options]
+    assert {("cfg_schedule", "interval"), ("sampler", "disa"), ("watermarker", "lbw")} <= {
+        (spec.kind, spec.name) for spec in specs}
+    problems = [problem for spec in specs for problem in restated_defaults(spec)]
+    assert not problems, "\n".join(problems)

@@ -248,8 +248,8 @@ def test_uses_guidance():
     assert ConstantCFG(0.5).uses_guidance is False
     assert ConstantCFG(4.0).uses_guidance is True
     assert HalfLinearCFG(1.0).uses_guidance is False
-    assert IntervalCFG(1.0, 0.5).uses_guidance is False
-    assert IntervalCFG(2.0, 0.5).uses_guidance is True
+    assert IntervalCFG(1.0, cfg_cutoff=0.5).uses_guidance is False
+    assert IntervalCFG(2.0, cfg_cutoff=0.5).uses_guidance is True
     # Without guidance no step asks for the unconditional branch.
     assert not any(ConstantCFG(1.0).active(ctx(s, 4)) for s in range(4))
     assert not any(LinearCFG(0.0).active(ctx(s, 4)) for s in range(4))
@@ -283,8 +283,8 @@ def test_interval_cfg_active_up_to_the_cutoff(branches):
     assert torch.allclose(pipeline.merge(cond, ctx(0, 5), uncond), uncond + 4.0 * (cond - uncond), atol=1e-5)
 
 
-def test_interval_cfg_default_cutoff_is_always_active():
-    schedule = IntervalCFG(3.0)
+def test_interval_cfg_cutoff_one_is_always_active():
+    schedule = IntervalCFG(3.0, cfg_cutoff=1.0)  # the option's default
     assert all(schedule.active(ctx(s, 7)) for s in range(7))
     assert not IntervalCFG(3.0, cfg_cutoff=0.0).active(ctx(1, 7))
     assert IntervalCFG(3.0, cfg_cutoff=0.0).active(ctx(0, 7))

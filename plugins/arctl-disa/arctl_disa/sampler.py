@@ -15,8 +15,8 @@ from arctl_disa.annealing import schedule_index
 
 
 class DiSASampler(MultinomialSampler):
-    def __init__(self, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, upper: int = 50, lower: int = 5,
-                 strategy: str = "linear", clip: float = 0.95) -> None:
+    def __init__(self, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, *, upper: int, lower: int,
+                 strategy: str, clip: float) -> None:
         if lower > upper:
             raise UsageError(f"-o lower={lower} is above -o upper={upper}")
         super().__init__(temperature, top_k, top_p, upper=upper, lower=lower, strategy=strategy, clip=clip)

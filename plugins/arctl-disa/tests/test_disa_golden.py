@@ -22,6 +22,7 @@ KWARGS = CONFIG["mar_constructor"]["kwargs"]
 UPPER, LOWER = KWARGS["diff_upper_steps"], KWARGS["diff_lower_steps"]
 ATOL = 1e-3  # observed: 4.5e-5 at most (conditional rows)
 TOL = {"atol": 1e-4, "rtol": 1e-4}
+CLIP = 0.95  # the official code's cap on timesteps (t <= 950)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def mar():
 
 
 def chain(steps: int):
-    return DiffusionChains().get(steps, DiSASampler(upper=UPPER, lower=LOWER).clip)
+    return DiffusionChains().get(steps, CLIP)
 
 
 @pytest.mark.parametrize("steps", range(3, 9))
@@ -68,7 +69,7 @@ def test_loops(mar, j, guided):
 @pytest.mark.parametrize("guided", [False, True])
 def test_head_sample_at_an_iteration(mar, step, guided):
     name = f"dlsample/step{step}_{'cfg' if guided else 'nocfg'}"
-    sampler = DiSASampler(upper=UPPER, lower=LOWER, strategy=KWARGS["diff_annealing_strategy"])
+    sampler = DiSASampler(upper=UPPER, lower=LOWER, strategy=KWARGS["diff_annealing_strategy"], clip=CLIP)
     ctx = StepContext(step, CONFIG["dl_ar_num_iter"])
     steps = sampler.diffusion_steps(ctx, 100)
     assert steps == USED["observed_schedule_choices"][name][0]["num_steps"]
@@ -84,7 +85,8 @@ def test_head_sample_at_an_iteration(mar, step, guided):
 @pytest.mark.parametrize("j", range(len(CONFIG["sample_runs"])))
 def test_sample_tokens_with_annealing(mar, j):
     config, name = CONFIG["sample_runs"][j], f"sample_tokens/run{j}"
-    sampler = DiSASampler(temperature=config["temperature"], upper=UPPER, lower=LOWER, strategy=config["strategy"])
+    sampler = DiSASampler(temperature=config["temperature"], upper=UPPER, lower=LOWER, strategy=config["strategy"],
+                          clip=CLIP)
     sampling = TokenSampling(sampler, MaskLinearCFG(config["cfg"]), torch.Generator())
     labels = torch.tensor(config["labels"]) if config["labels"] is not None else None
     noise = ReplayedNoise(CASE.recorded_draws(name))

@@ -14,6 +14,7 @@ from arctl.sampling import StepContext
 
 SCHEDULES = json.loads((Path(__file__).parent / "fixtures" / "disa_schedules.json").read_text())
 PER_ITERATION = SCHEDULES["per_ar_iteration_num_iter64_upper50_lower5"]
+CLIP = 0.95  # the official code's cap on timesteps (t <= 950)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -21,14 +22,14 @@ def test_step_lists_match_the_official_code(strategy):
     expected = PER_ITERATION[strategy]
     assert steps_per_iteration(64, 50, 5, strategy) == expected["requested_steps"]
     assert [schedule_index(k, 64, 46, strategy) for k in range(64)] == expected["schedule_id"]
-    sampler = DiSASampler(upper=50, lower=5, strategy=strategy)
+    sampler = DiSASampler(upper=50, lower=5, strategy=strategy, clip=CLIP)
     asked = [sampler.diffusion_steps(StepContext(k, 64), default=100) for k in range(64)]
     assert asked == expected["requested_steps"]  # the generator's default plays no part
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_clipped_chains_have_the_official_effective_steps(strategy):
-    sampler, chains = DiSASampler(upper=50, lower=5, strategy=strategy), DiffusionChains()
+    sampler, chains = DiSASampler(upper=50, lower=5, strategy=strategy, clip=CLIP), DiffusionChains()
     effective = [chains.get(sampler.diffusion_steps(StepContext(k, 64), 100), sampler.diffusion_clip(StepContext(k, 64)))
                  .num_timesteps for k in range(64)]
     assert effective == PER_ITERATION[strategy]["effective_steps_after_clip950"]
@@ -38,9 +39,9 @@ def test_clipped_chains_have_the_official_effective_steps(strategy):
 def test_clip_merges_the_noisiest_timesteps(steps):
     listed = SCHEDULES["timesteps_clip950_by_respacing"][str(steps)]
     chains = DiffusionChains()
-    assert chains.get(steps, DiSASampler().clip).timestep_map == listed["clipped_timestep_map"]
-    assert chains.get(steps, DiSASampler(clip=1.0).clip).timestep_map == listed["unclipped_timestep_map"]
-    assert chains.get(steps, 0.95).num_timesteps == listed["effective_num_steps"]
+    assert chains.get(steps, CLIP).timestep_map == listed["clipped_timestep_map"]
+    assert chains.get(steps, 1.0).timestep_map == listed["unclipped_timestep_map"]
+    assert chains.get(steps, CLIP).num_timesteps == listed["effective_num_steps"]
 
 
 def test_the_clip_applied_to_the_training_chain_leaves_951_steps():
@@ -53,9 +54,9 @@ def test_network_evaluations_per_image(setting):
     row = SCHEDULES["nfe"][setting]
     num_iter, guided = row["num_iter"], row["cfg"] != 1.0
     if setting.startswith("DiSA"):
-        sampler = DiSASampler(upper=50, lower=5, strategy=setting.split("_")[1])
+        sampler = DiSASampler(upper=50, lower=5, strategy=setting.split("_")[1], clip=CLIP)
     else:
-        sampler = DiSASampler(upper=100, lower=100, clip=1.0)  # MAR's default: 100 unclipped steps throughout
+        sampler = DiSASampler(upper=100, lower=100, strategy="constant", clip=1.0)  # MAR's own: 100 unclipped steps
     chains, left, calls, rows = DiffusionChains(), 256, 0, 0
     for k in range(num_iter):
         after = unknown_after(k, num_iter, 256, left)
@@ -69,7 +70,7 @@ def test_network_evaluations_per_image(setting):
 
 def test_options_are_checked():
     with pytest.raises(UsageError, match="lower=9 is above -o upper=8"):
-        DiSASampler(upper=8, lower=9)
+        DiSASampler(upper=8, lower=9, strategy="linear", clip=CLIP)
     with pytest.raises(ValueError, match="unknown strategy"):
         schedule_index(0, 4, 3, "quadratic")
 

@@ -14,9 +14,8 @@ from arctl_lbw.soft import smallest_p_value
 
 
 class LBW(Watermarker):
-    def __init__(self, key: WatermarkKey, *, delta: float = 2.0, gamma: float = 0.25, pool: int = 4,
-                 mode: str = "soft", scales: str = "all", score: str = "count", temperature: float = 0.3,
-                 draws: int = 10_000) -> None:
+    def __init__(self, key: WatermarkKey, *, delta: float, gamma: float, pool: int, mode: str, scales: str, score: str,
+                 temperature: float, draws: int) -> None:
         super().__init__(key, delta=delta, gamma=gamma, pool=pool, mode=mode, scales=scales, score=score,
                          temperature=temperature, draws=draws)
         self.selection = parse_scales(scales)  # a bad selection fails here, before any model loads
