@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -71,6 +72,7 @@ class LoadedModel:
     generator: Any
     versions: dict[str, str] = field(default_factory=dict)
     sources: dict[str, dict] = field(default_factory=dict)  # what each file was, for recipes (hashed once)
+    erasure: dict | None = None  # the record of the erasure applied to the weights (`--erasure FILE`), if any
 
     @property
     def spec(self) -> GeneratorSpec:
@@ -85,8 +87,12 @@ def generator_ref(registry, model: str) -> ModelRef:
 
 
 def load_model(manager, model: str, *, device: str = "auto", dtype: str = "auto",
-               weights: Mapping[str, str] | None = None) -> LoadedModel:
+               weights: Mapping[str, str] | None = None, erasure: str | os.PathLike | None = None) -> LoadedModel:
+    """The generator on its device; ``erasure`` is a file from `arctl erase-concept` applied to its weights."""
+    import dataclasses
+
     from arctl.accelerate import make_accelerator
+    from arctl.erasers import apply_erasure
     from arctl.hub import resolve_checkpoint
 
     registry = manager.registry
@@ -95,7 +101,8 @@ def load_model(manager, model: str, *, device: str = "auto", dtype: str = "auto"
     files = resolve_checkpoint(ref.checkpoint, weights)
     generator = ref.owner.load().from_checkpoint(ref.owner, ref.checkpoint, files, accelerator)
     sources = {role: rf.describe() for role, rf in files.items()}
-    return LoadedModel(ref, accelerator, files, generator, versions(manager, ref.owner), sources)
+    loaded = LoadedModel(ref, accelerator, files, generator, versions(manager, ref.owner), sources)
+    return loaded if erasure is None else dataclasses.replace(loaded, erasure=apply_erasure(loaded, erasure))
 
 
 def number(kind: type, flag: str, value: Any):
@@ -233,6 +240,8 @@ def make_recipe(loaded: LoadedModel, settings: Settings, *, command: str, condit
         num=num, batch_size=batch_size, item=item, condition=condition.value, seed=seed,
         sampling=asdict(settings.sampling), options=settings.options(), **loaded.accelerator.describe(),
     )
+    if loaded.erasure is not None:
+        recipe["erasure"] = dict(loaded.erasure)
     if condition.images:  # every condition's inputs, so the whole run can be planned again
         recipe["inputs"] = {name: [c.images[name].record() for c in conditions] for name in condition.images}
     return recipe

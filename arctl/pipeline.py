@@ -113,12 +113,14 @@ class Pipeline:
 
 
 def load(model: str | None = None, *, device: str = "auto", dtype: str = "auto",
-         weights: Mapping[str, str] | None = None, manager=None) -> Pipeline:
+         weights: Mapping[str, str] | None = None, erasure: str | os.PathLike | None = None, manager=None) -> Pipeline:
     """Resolve (local > Hub cache > download) and strictly load ``model`` (default: the installed default model)
-    onto the device; ``weights`` maps file roles to local files, as ``--weights ROLE=PATH`` does."""
+    onto the device; ``weights`` maps file roles to local files, as ``--weights ROLE=PATH`` does; ``erasure`` applies
+    a concept erasure (a file from `arctl erase-concept`) to the weights, as ``--erasure FILE`` does."""
     from arctl import generation
     from arctl.plugins import PluginManager
 
     manager = manager or PluginManager()
     model = model or manager.registry.default_model()
-    return Pipeline(manager, generation.load_model(manager, model, device=device, dtype=dtype, weights=weights))
+    return Pipeline(manager, generation.load_model(manager, model, device=device, dtype=dtype, weights=weights,
+                                                   erasure=erasure))

@@ -84,6 +84,21 @@ def recorded_inputs(recipe: dict) -> dict[str, list[str]]:
     return inputs
 
 
+def recorded_erasure(recipe: dict) -> str | None:
+    """The erasure file the image's generator had applied, checked against the hash it had then."""
+    from arctl.hub import file_sha256
+
+    erasure = recipe.get("erasure")
+    if erasure is None:
+        return None
+    path = Path(erasure["file"])
+    if not path.is_file():
+        raise ArctlError(f"erasure file {path} is gone; reproduce needs the same file")
+    if file_sha256(path) != erasure["sha256"]:
+        raise ArctlError(f"erasure file {path} has changed since the image was made (its sha256 differs)")
+    return str(path)
+
+
 def recorded_weights(ref, recipe: dict) -> dict[str, str]:
     """Local paths, or the exact Hub commits, of the files the image was made with."""
     from arctl.hub import resolve_file
@@ -122,12 +137,14 @@ def regenerate(manager, recipe: dict, *, device: str | None = None, dtype: str |
     ref = generation.generator_ref(manager.registry, recipe["model"])
     marker, key = recorded_watermark(manager.registry, recipe, key, notes)  # before any file is fetched
     images = recorded_inputs(recipe)
+    erasure = recorded_erasure(recipe)
     options = {**recipe["options"], **(recipe["watermark"]["options"] if marker else {})}
     settings = generation.resolve_settings(manager.registry, ref.owner, options=options, watermarker=marker,
                                            **recipe["sampling"])
     active = keyed_watermark(marker, key, settings)
     loaded = generation.load_model(manager, recipe["model"], device=device or recipe["device"],
-                                   dtype=dtype or recipe["dtype"], weights=recorded_weights(ref, recipe))
+                                   dtype=dtype or recipe["dtype"], weights=recorded_weights(ref, recipe),
+                                   erasure=erasure)
     conditions = recipe["conditions"]
     conditioning = recipe["conditioning"]
     results = generation.generate(

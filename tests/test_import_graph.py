@@ -1,6 +1,7 @@
 """No import circle: every module of the core (and of each plugin package) can be read as layers, each importing only
 the ones below it. Imports inside functions count too: a lazy import that closes a circle still couples two modules
-that should not know each other (the CLI's generate and watermark commands once imported each other that way)."""
+that should not know each other (the CLI's generate and watermark commands once imported each other that way).
+Only imports under ``if TYPE_CHECKING:`` (annotations, never run) are left out."""
 
 import ast
 from pathlib import Path
@@ -19,10 +20,23 @@ def module_names(package: Path) -> dict[str, Path]:
     return names
 
 
+def type_checking_only(tree: ast.Module) -> set[ast.AST]:
+    """Nodes under ``if TYPE_CHECKING:``: they name types for annotations and never run."""
+    guarded = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            guarded.update(inner for statement in node.body for inner in ast.walk(statement))
+    return guarded
+
+
 def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    skipped = type_checking_only(tree)
+    for node in ast.walk(tree):
+        if node in skipped:
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -15,6 +15,7 @@ from arctl.cli.options import (
     CfgScheduleOption,
     DeviceOption,
     DtypeOption,
+    ErasureOption,
     ImagesOption,
     KeyFileOption,
     OptionsOption,
@@ -82,6 +83,7 @@ def add_commands(app: typer.Typer, manager) -> None:
         device: DeviceOption = "auto",
         dtype: DtypeOption = "auto",
         weights: WeightsOption = None,
+        erasure: ErasureOption = None,
         out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("outputs"),
         grid: Annotated[bool, typer.Option(help="Also write all images as one grid PNG.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of paths.")] = False,
@@ -103,7 +105,7 @@ def add_commands(app: typer.Typer, manager) -> None:
                        options=split_assignments(option or []), watermark=watermark)
         key = checked_key(manager, ref.owner, key_file, request)
         pipe = pipeline.load(model, device=device, dtype=dtype, weights=parse_weights(weights, ref.checkpoint.main_role),
-                             manager=manager)
+                             erasure=erasure, manager=manager)
         accelerator = pipe.loaded.accelerator
         accelerator.reset_peak_memory()
         started = time.perf_counter()

@@ -36,3 +36,5 @@ KeyFileOption = Annotated[Optional[Path], typer.Option("--key-file", help="The w
 ImagesOption = Annotated[Optional[list[str]], typer.Option(
     "--image", "-i", help="Image condition NAME=PATH (see `arctl models MODEL --options`); once for every condition "
     "or once per condition, in order.")]
+ErasureOption = Annotated[Optional[Path], typer.Option(
+    "--erasure", help="Apply a concept erasure (a .safetensors file from `arctl erase-concept`) to the weights.")]

@@ -14,6 +14,7 @@ from arctl.cli.options import (
     CfgOption,
     DeviceOption,
     DtypeOption,
+    ErasureOption,
     KeyFileOption,
     OptionsOption,
     TopKOption,
@@ -43,6 +44,7 @@ def edit_command():
         device: DeviceOption = "auto",
         dtype: DtypeOption = "auto",
         weights: WeightsOption = None,
+        erasure: ErasureOption = None,
         watermark: WatermarkOption = None,
         key_file: KeyFileOption = None,
         force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
@@ -68,7 +70,7 @@ def edit_command():
         _, active = pipeline.prepare_run(manager, ref.owner, **request, key=key_file, notes=warnings)
         for text in warnings:
             note(text, "warning")
-        pipe = pipeline.load(model, device=device, dtype=dtype, manager=manager,
+        pipe = pipeline.load(model, device=device, dtype=dtype, manager=manager, erasure=erasure,
                              weights=parse_weights(weights, ref.checkpoint.main_role))
         with StepProgress(f"{model} edit") as progress:
             [result] = pipe.run(**request, seed=seed, key=active.key if active else None, command="edit",
