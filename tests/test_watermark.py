@@ -227,3 +227,24 @@ def test_the_python_api_marks_with_a_key_or_a_key_file(manager, key_file, tmp_pa
     key_file.chmod(0o644)
     pipe(classes=[1], watermark="even", key=key_file)
     assert any("accessible by group or others" in note for note in pipe.notes)
+
+
+def test_marking_and_detection_from_python(arctl_cli, manager, key_file, tmp_path):
+    from PIL import Image
+
+    from arctl import marking
+    from arctl.keys import load_key
+
+    _, paths = marked_images(arctl_cli, manager, key_file, tmp_path / "marked")
+    request = marking.check_marking(manager, method=None, options={}, model="toy-tiny")
+    loaded = marking.load_marking(manager, request, load_key(key_file), device="cpu", fpr=0.01)
+    pictures = [Image.open(p).convert("RGB") for p in paths]
+    notes = []
+    rows = marking.detect(loaded, pictures, paths, 0.01, notes)
+    assert [row["watermarked"] for row in rows] == [True] * 3 and notes == []
+    clean = Image.new("RGB", (16, 16), (255, 0, 0))
+    marked, recipe = marking.mark(manager, loaded, clean, "red.png", notes)
+    assert recipe["command"] == "watermark" and recipe["source"] == "red.png" and marked.size == (16, 16)
+    assert marking.detect(loaded, [marked], ["marked"], 0.01, notes)[0]["watermarked"]
+    with pytest.raises(arctl.errors.UsageError, match="unknown option 'nope' for watermarker even"):
+        marking.check_marking(manager, method="even", options={"nope": "1"}, model="toy-tiny")

@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from arctl.cli.options import DeviceOption
 from arctl.cli.output import err, note, print_json
 from arctl.errors import ArctlError, UsageError
+from arctl.options import split_assignments
 
 MethodOption = Annotated[Optional[str], typer.Option("--method", help="Watermarker (default: the only one installed).")]
 ModelOption = Annotated[str, typer.Option("--model", help="Checkpoint whose generator's tokenizer re-encodes the image.")]
@@ -45,43 +46,6 @@ def read_key_file(path: Path):
     return key
 
 
-def check_request(manager, method: str | None, option: list[str] | None, model: str, weights: list[str] | None):
-    """(watermarker spec, its parsed options, tokenizer weights by role): every usage error, before any loading."""
-    from arctl.hub import parse_weights
-    from arctl.options import parse_options, split_assignments
-    from arctl.tokenizers import tokenizer_checkpoint
-    from arctl.watermark import choose_watermarker
-
-    spec = choose_watermarker(manager.registry, method)
-    options = parse_options(split_assignments(option or []), spec.options, owner=f"watermarker {spec.name}")
-    checkpoint = tokenizer_checkpoint(manager.registry, model)[1]
-    return spec, options, parse_weights(weights, checkpoint.main_role)
-
-
-def load_for(manager, request, key_file: Path, model: str, device: str, fpr: float | None = None):
-    """(the watermark built from the key, the loaded tokenizer); with ``fpr``, first check that the detector can
-    report p-values that small."""
-    from arctl.tokenizers import load_tokenizer
-    from arctl.watermark import build_watermark
-
-    spec, options, weights = request
-    watermark = build_watermark(spec, read_key_file(key_file), options)
-    if fpr is not None and fpr < watermark.watermarker.smallest_p_value:
-        raise UsageError(f"--fpr {fpr:g} is below the smallest p-value this detector can report "
-                         f"({watermark.watermarker.smallest_p_value:.3g}); see its options")
-    return watermark, load_tokenizer(manager, model, device=device, weights=weights)
-
-
-def image_tensor(picture, path: Path, loaded):
-    """One image as [1, 3, H, W] on the tokenizer's device, resized (with a note) to the tokenizer's resolution."""
-    from arctl.tokenizers import to_tensor
-
-    size = getattr(loaded.tokenizer, "resolution", None)
-    if size is not None and picture.size != (size, size):
-        note(f"{path} is {picture.size[0]}x{picture.size[1]}; resized to {size}x{size} for the tokenizer")
-    return to_tensor([picture], size).to(loaded.accelerator.device)
-
-
 def add_commands(app: typer.Typer, manager) -> None:
     marks = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True,
                         help="Watermark an existing image (`arctl watermark IMAGE ...`), or make a key (`keygen`).")
@@ -99,26 +63,22 @@ def add_commands(app: typer.Typer, manager) -> None:
         force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
     ) -> None:
         """Mark IMAGE after the fact: re-encode it with MODEL's tokenizer, keep only marked tokens, decode."""
-        import torch
-
-        from arctl.images import to_pil
+        from arctl import marking
         from arctl.images import open_image, save_png
-        from arctl.recipes import new_recipe, versions
 
         if out.suffix.lower() != ".png":
             raise UsageError(f"--out {out}: must end in .png")
-        request = check_request(manager, method, option, model, weights)
+        request = marking.check_marking(manager, method=method, options=split_assignments(option or []), model=model,
+                                        weights=weights)
         if out.exists() and not force:
             raise ArctlError(f"{out} exists; pass --force to overwrite it")
         picture = open_image(image)
-        watermark, loaded = load_for(manager, request, key_file, model, device)
-        pixels = image_tensor(picture, image, loaded)
-        with torch.inference_mode():
-            marked = watermark.watermarker.embed(loaded.tokenizer, pixels)
-        recipe = new_recipe("watermark", model=model, files=loaded.sources,
-                            versions=versions(manager, loaded.spec, watermark.spec), source=str(image),
-                            watermark=watermark.record())
-        save_png(to_pil(marked.float().clamp(0, 1).cpu())[0], out, recipe)
+        loaded = marking.load_marking(manager, request, read_key_file(key_file), device=device)
+        notes: list[str] = []
+        marked, recipe = marking.mark(manager, loaded, picture, str(image), notes)
+        for text in notes:
+            note(text)
+        save_png(marked, out, recipe)
         typer.echo(str(out))
 
     @marks.command("keygen")
@@ -150,22 +110,21 @@ def add_commands(app: typer.Typer, manager) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
     ) -> None:
         """Say whether each IMAGE carries a watermark made with KEY (p-value, z-score, decision)."""
-        import torch
-
+        from arctl import marking
         from arctl.images import open_image
 
         if not 0 < fpr < 1:
             raise UsageError(f"--fpr {fpr}: must be in (0, 1)")
-        request = check_request(manager, method, option, model, weights)
+        request = marking.check_marking(manager, method=method, options=split_assignments(option or []), model=model,
+                                        weights=weights)
         pictures = [open_image(path) for path in images]  # every input first: a bad file fails before any loading
-        watermark, loaded = load_for(manager, request, key_file, model, device, fpr)
-        rows = []
-        for path, picture in zip(images, pictures):
-            with torch.inference_mode():
-                found = watermark.watermarker.detect(loaded.tokenizer, image_tensor(picture, path, loaded))[0]
-            rows.append({"image": str(path), "watermarked": found.p_value <= fpr, "p_value": found.p_value,
-                         "z_score": found.z_score, **found.details})
+        loaded = marking.load_marking(manager, request, read_key_file(key_file), device=device, fpr=fpr)
+        notes: list[str] = []
+        rows = marking.detect(loaded, pictures, [str(path) for path in images], fpr, notes)
+        for text in notes:
+            note(text)
         if as_json:
+            watermark = loaded.watermark
             print_json({"method": watermark.spec.name, "model": model, "key": watermark.key.fingerprint, "fpr": fpr,
                         "options": watermark.options, "images": rows})
             return
