@@ -242,9 +242,10 @@ def test_marking_and_detection_from_python(arctl_cli, manager, key_file, tmp_pat
     notes = []
     rows = marking.detect(loaded, pictures, paths, 0.01, notes)
     assert [row["watermarked"] for row in rows] == [True] * 3 and notes == []
-    clean = Image.new("RGB", (16, 16), (255, 0, 0))
-    marked, recipe = marking.mark(manager, loaded, clean, "red.png", notes)
-    assert recipe["command"] == "watermark" and recipe["source"] == "red.png" and marked.size == (16, 16)
-    assert marking.detect(loaded, [marked], ["marked"], 0.01, notes)[0]["watermarked"]
+    [clean] = arctl.load("toy-tiny", device="cpu", manager=manager)(classes=[0], seed=1)
+    marked, recipe = marking.mark(manager, loaded, clean, "clean.png", notes)
+    assert recipe["command"] == "watermark" and recipe["source"] == "clean.png" and marked.size == clean.size
+    assert [row["watermarked"] for row in marking.detect(loaded, [clean, marked], ["a", "b"], 0.01, notes)] == [
+        False, True]
     with pytest.raises(arctl.errors.UsageError, match="unknown option 'nope' for watermarker even"):
         marking.check_marking(manager, method="even", options={"nope": "1"}, model="toy-tiny")
