@@ -1,9 +1,10 @@
 """arctl-lbw: lexical-bias watermarking for token image generators (Hui et al., 2025).
 
 A secret key selects a pool of green lists over the tokenizer's codebook; each image uses one list of the
-pool. Generation adds a bias to green logits (or masks the others), post-hoc marking re-quantizes an image
-to green codes, and detection counts green tokens after re-encoding. It works through the core's seams
-only (logits processors, the tokenizer contract), so it composes with every token generator.
+pool. Generation masks the other logits (or adds a bias to green ones), post-hoc marking re-quantizes an
+image to green codes, and detection scores how near the re-encoded latents lie to green codes. It works
+through the core's seams only (logits processors, the tokenizer contract), so it composes with every token
+generator. The defaults (gamma 0.45, hard mark, soft score) are the configuration docs/claims.md measures.
 
 Registration only (no torch here). The Python API is in ``arctl_lbw.api``; `arctl lbw eval` (``arctl_lbw.cli``)
 measures robustness to attacks.
@@ -20,14 +21,14 @@ __all__ = ["OPTIONS", "__version__", "api", "attacks", "detect", "evaluate", "re
 
 OPTIONS = (
     Option("delta", float, 2.0, "logit bias added to green tokens in soft mode", min=0.0),
-    Option("gamma", float, 0.25, "fraction of the codebook in each green list", min=0.01, max=0.99),
+    Option("gamma", float, 0.45, "fraction of the codebook in each green list", min=0.01, max=0.99),
     Option("pool", int, 4, "number of green lists the key selects; each image uses one", min=1, max=1024),
-    Option("mode", str, "soft", "soft: add delta to green logits; hard: only green tokens can be drawn",
+    Option("mode", str, "hard", "hard: only green tokens can be drawn; soft: add delta to green logits",
            choices=("soft", "hard")),
     Option("scales", str, "all", "token scales detection counts: all, or indices and slices such as -1 or 6: "
            "(multi-scale tokenizers such as VAR's)"),
-    Option("score", str, "count", "detection score: count (distinct green codes, exact hypergeometric null) or soft "
-           "(nearness to green codes, permutation null)", choices=("count", "soft")),
+    Option("score", str, "soft", "detection score: soft (nearness to green codes, permutation null) or count "
+           "(distinct green codes, exact hypergeometric null)", choices=("count", "soft")),
     Option("temperature", float, 0.3, "score=soft: softmax temperature, in units of the image's median margin "
            "between nearest and second-nearest code", min=1e-3, max=100.0),
     Option("draws", int, 10_000, "score=soft: random lists of the permutation null (p-values >= pool / (draws + 1))",
@@ -37,8 +38,8 @@ OPTIONS = (
 
 @arctl.hookimpl
 def register_watermarkers(register):
-    register(WatermarkerSpec("lbw", "Lexical-bias watermark: keyed green lists over the codebook, detected by "
-                             "counting green tokens after re-encoding.", "arctl_lbw.watermarker:LBW", options=OPTIONS))
+    register(WatermarkerSpec("lbw", "Lexical-bias watermark: keyed green lists over the codebook, detected after "
+                             "re-encoding with the model's tokenizer.", "arctl_lbw.watermarker:LBW", options=OPTIONS))
 
 
 @arctl.hookimpl

@@ -1,11 +1,11 @@
 """Detection: re-encode, score each list of the pool, test, correct.
 
-The default score (``score=count``) counts each list's green codes among the image's distinct codes; list j's
-p-value is the exact hypergeometric tail of that count (see ``stats``). ``score=soft`` scores how near every
-position lies to green codes, with a permutation null (see ``soft``). Either way the image's p-value is the
-smallest list's times the pool size K (Bonferroni, capped at 1), so a clean image is flagged at most with
-probability ``fpr`` whichever list it would have used. Multi-scale tokenizers give every token a scale index
-(``tokenizer.flat_tokens``); ``scales`` selects the ones counted.
+The count (``score=count``, and ``Score()`` here) counts each list's green codes among the image's distinct
+codes; list j's p-value is the exact hypergeometric tail of that count (see ``stats``). ``score=soft`` (the
+option's default) scores how near every position lies to green codes, with a permutation null (see ``soft``).
+Either way the image's p-value is the smallest list's times the pool size K (Bonferroni, capped at 1), so a
+clean image is flagged at most with probability ``fpr`` whichever list it would have used. Multi-scale
+tokenizers give every token a scale index (``tokenizer.flat_tokens``); ``scales`` selects the ones counted.
 """
 
 from __future__ import annotations

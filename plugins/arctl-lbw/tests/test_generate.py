@@ -30,23 +30,24 @@ def detect(arctl_cli, manager, model, paths, key_file, *extra):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_hard_mark_makes_every_token_green(arctl_cli, manager, key_file, tmp_path, model):
-    _, paths = generate(arctl_cli, manager, model, tmp_path, "--watermark", "lbw", "--key-file", key_file,
-                        "-o", "mode=hard")
+def test_the_default_hard_mark_makes_every_token_green(arctl_cli, manager, key_file, tmp_path, model):
+    _, paths = generate(arctl_cli, manager, model, tmp_path, "--watermark", "lbw", "--key-file", key_file)
     _, found = detect(arctl_cli, manager, model, paths, key_file)
-    assert all(f["watermarked"] and f["green"] == f["tokens"] >= 10 and f["p_value"] < 1e-5 for f in found), found
+    # measured: p at or next to the soft score's floor 4 / 10001 (the own list beats all or all but one random list)
+    assert all(f["watermarked"] and f["green"] == f["tokens"] >= 10 and f["p_value"] <= 1e-3 for f in found), found
     recipe = read_recipe(paths[0])
     assert recipe["watermark"] == {"method": "lbw", "key": load_key(key_file).fingerprint,
-                                   "options": {"delta": 2.0, "gamma": 0.25, "pool": 4, "mode": "hard", "scales": "all",
-                                               "score": "count", "temperature": 0.3, "draws": 10_000}}
+                                   "options": {"delta": 2.0, "gamma": 0.45, "pool": 4, "mode": "hard", "scales": "all",
+                                               "score": "soft", "temperature": 0.3, "draws": 10_000}}
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_soft_mark_is_detected_and_clean_images_are_not(arctl_cli, manager, key_file, tmp_path, model):
+    # the soft mark with the count score, on 16 tokens: a quarter of the codebook green gives it the power here
     _, marked = generate(arctl_cli, manager, model, tmp_path / "marked", "--watermark", "lbw", "--key-file", key_file,
-                         "-o", "delta=3")
+                         "-o", "mode=soft", "-o", "delta=3", "-o", "gamma=0.25")
     _, clean = generate(arctl_cli, manager, model, tmp_path / "clean")
-    _, found = detect(arctl_cli, manager, model, marked + clean, key_file)
+    _, found = detect(arctl_cli, manager, model, marked + clean, key_file, "-o", "gamma=0.25", "-o", "score=count")
     assert [f["watermarked"] for f in found] == [True] * 6 + [False] * 6, found
     assert any(f["green"] < f["tokens"] for f in found[:6])  # soft: unlike hard, red tokens stay possible
 

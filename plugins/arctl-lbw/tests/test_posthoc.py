@@ -48,14 +48,17 @@ def test_marked_images_are_detected_and_originals_are_not(arctl_cli, manager, ke
 
 def test_marking_is_deterministic_and_resizes_to_the_tokenizer(arctl_cli, manager, key_file, tmp_path):
     big = photo(tmp_path / "big.png", size=20)
+    # shrunk to 8x8 the photo keeps 5 distinct codes: all green is p = 4 * 0.45^5 = 0.07 at the default gamma, so
+    # this test marks and detects with smaller lists (4 * 0.25^5 = 0.004)
+    lists = ["-o", "gamma=0.25"]
     outs = [tmp_path / "a.png", tmp_path / "b.png"]
     for out in outs:
-        result = arctl_cli.invoke(["watermark", big, "--model", "llamagen-b", "--key-file", key_file, "--out", out],
-                                  manager=manager)
+        result = arctl_cli.invoke(["watermark", big, "--model", "llamagen-b", "--key-file", key_file, "--out", out,
+                                   *lists], manager=manager)
         assert result.exit_code == 0 and "is 20x20; resized to 8x8" in result.stderr, result.output
     a, b = (np.asarray(Image.open(p)) for p in outs)
     assert a.shape == (8, 8, 3) and np.array_equal(a, b)
-    checked = arctl_cli.invoke(["detect", big, outs[0], "--model", "llamagen-b", "--key-file", key_file],
+    checked = arctl_cli.invoke(["detect", big, outs[0], "--model", "llamagen-b", "--key-file", key_file, *lists],
                                manager=manager)
     lines = checked.stdout.splitlines()
     assert ": not watermarked (p=" in lines[0] and ": watermarked (p=" in lines[1], checked.output
