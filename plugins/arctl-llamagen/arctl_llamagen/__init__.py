@@ -1,8 +1,9 @@
 """arctl-llamagen: LlamaGen, raster-order autoregressive image generation (Sun et al., 2024).
 
-The base that NAR, ControlAR, Token-Shuffle and LBW build on: its public modules are ``gpt`` (the
-model), ``raster`` (generation), ``tokenizer`` / ``vq`` (the VQ-16 tokenizer) and ``generator``.
-Registration only here (no torch).
+The base that NAR, ControlAR, Token-Shuffle and LBW build on: its public modules (``__all__``) are ``gpt``
+(the model), ``raster`` (generation), ``tokenizer`` / ``vq`` (the VQ-16 tokenizer), ``generator``,
+``checkpoints`` (the official files as data) and ``testing`` (tiny checkpoints for tests). Registration only
+here (no torch).
 """
 
 import arctl

@@ -1,8 +1,9 @@
 """arctl-mar: MAR, autoregressive image generation without vector quantization (Li et al., NeurIPS 2024).
 
 Masked autoregression over continuous VAE tokens, each token sampled by a small diffusion head. Its public
-modules are ``model`` (MAR), ``diffloss`` / ``head`` / ``diffusion`` (the diffusion head and its Gaussian
-diffusion), ``vae`` (KL-16), ``sampling`` (generation) and ``generator``. Registration only here (no torch).
+modules (``__all__``) are ``model`` (MAR), ``diffloss`` / ``head`` / ``diffusion`` (the diffusion head and its
+Gaussian diffusion), ``vae`` (KL-16), ``sampling`` (generation), ``guidance`` (the mask-linear CFG schedule),
+``noise`` (seeded or replayed draws), ``generator`` and ``testing``. Registration only here (no torch).
 """
 
 import arctl
