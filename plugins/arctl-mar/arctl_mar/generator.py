@@ -41,4 +41,4 @@ class MARGenerator(Generator):
                                 default_steps=batch.options["num_sampling_steps"], chains=self.chains,
                                 on_step=batch.on_step)
         images = self.vae.decode(latents / self.latent_scale)
-        return (images + 1) / 2
+        return ((images + 1) / 2).clamp(0, 1)  # the official evaluation clips the same way before saving
