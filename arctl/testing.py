@@ -3,13 +3,16 @@
 Fixtures:
   hub_cache            an offline Hugging Face cache in tmp_path (HF_HUB_CACHE set, HF_HUB_OFFLINE=1)
                        with ``add(...)`` / ``add_checkpoint(...)`` writing files in the real layout
-  make_plugin_manager  ``make_plugin_manager(plugin, ...)``: an isolated manager with the built-ins and
-                       the given plugin objects (modules or instances with hookimpls), no entry points
+  make_plugin_manager  ``make_plugin_manager(plugin, ..., weights={model: state_dicts})``: an isolated manager with
+                       the built-ins and the given plugin objects (modules or instances with hookimpls), no entry
+                       points; ``weights`` writes each model's files into the offline cache (``hub_cache``)
   arctl_cli            ``arctl_cli.invoke(["generate", ...], manager=pm)`` -> result with exit_code/stdout/stderr
   golden               ``golden("var/public/var.safetensors")`` -> Path into ../shared/golden (or $ARCTL_GOLDEN_DIR);
                        skips when the data is absent, but fails when CI is set: CI must check parity
 
 Helpers:
+  spec_plugin(*specs)                              a plugin object registering the given specs (a tiny generator...)
+  GeneratorContract, check_*                       the generator contract kit (``arctl.contract``)
   LogitsRecorder()                                 a logits processor that keeps what the sampling chain hands it
                                                    (the CFG-merged logits), to compare with official outputs
   assert_matches_manifest(module, manifest_path)   every state-dict key, shape, dtype and kind (parameter or
@@ -30,7 +33,22 @@ from typing import Any
 
 import pytest
 
-from arctl.registry import Checkpoint
+from arctl.contract import (  # noqa: F401  (re-exported: the contract kit is part of the testing helpers)
+    DIFFUSION_HEAD,
+    TOKEN,
+    GeneratorContract,
+    check_banned_token,
+    check_batch_alone,
+    check_different_seeds,
+    check_diffusion_steps,
+    check_inference_state,
+    check_num_steps,
+    check_output,
+    check_recipe_round_trip,
+    check_same_seed,
+)
+from arctl.hookspecs import hookimpl
+from arctl.registry import HOOK_KINDS, Checkpoint, ComponentSpec
 
 
 class HubCache:
@@ -176,12 +194,39 @@ def hub_cache(tmp_path, monkeypatch) -> HubCache:
     return HubCache(root)
 
 
+def spec_plugin(*specs: ComponentSpec, name: str = "TestComponents") -> Any:
+    """A plugin object that registers ``specs``, each through the hook of its kind: what a test needs to put a tiny
+    generator (and the samplers or tokenizers it uses) into a manager, without a class of hookimpls per test."""
+
+    def registering(mine: list[ComponentSpec]):
+        def hook(register) -> None:
+            for spec in mine:
+                register(spec)
+
+        return staticmethod(hookimpl(hook))
+
+    unknown = [s for s in specs if not isinstance(s, tuple(t for kinds in HOOK_KINDS.values() for t in kinds))]
+    if unknown:
+        raise TypeError(f"spec_plugin takes component specs, not {unknown[0]!r}")
+    hooks = {hook: [s for s in specs if isinstance(s, kinds)] for hook, kinds in HOOK_KINDS.items()}
+    return type(name, (), {hook: registering(mine) for hook, mine in hooks.items() if mine})()
+
+
 @pytest.fixture
-def make_plugin_manager():
+def make_plugin_manager(request):
     from arctl.plugins import PluginManager
 
-    def make(*plugins: Any, entry_points: bool = False, strict: bool = False) -> PluginManager:
-        return PluginManager(plugins, entry_points=entry_points, strict=strict)
+    def make(*plugins: Any, entry_points: bool = False, strict: bool = False,
+             weights: Mapping[str, Any] | None = None) -> PluginManager:
+        """``weights`` maps a model name to its ``{role: state_dict}``, or to a function of its ``Checkpoint`` that
+        makes them; every file goes into the offline Hub cache of the ``hub_cache`` fixture."""
+        manager = PluginManager(plugins, entry_points=entry_points, strict=strict)
+        if weights:
+            cache = request.getfixturevalue("hub_cache")
+            for model, states in weights.items():
+                checkpoint = manager.registry.model(model).checkpoint
+                cache.add_checkpoint(checkpoint, states(checkpoint) if callable(states) else states)
+        return manager
 
     return make
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 from arctl_mar.testing import random_state_dicts, tiny_generator
 
-import arctl
 from arctl import Checkpoint, GeneratorSpec, Option, WeightFile
 from arctl.generator import Generator
 from arctl.hub import load_state_dict
 from arctl.sampling import StepContext
+from arctl.testing import spec_plugin
 
 SEAM_TOY = Checkpoint("seam-toy", "A toy diffusion-head generator.", {"model": WeightFile("arctl-tests/seam-toy", "toy.safetensors")})
 DEFAULT_STEPS = 20
@@ -47,23 +47,13 @@ class SeamToy(Generator):
         return image
 
 
-class Generators:
-    @arctl.hookimpl
-    def register_generators(self, register):
-        register(tiny_generator(arctl_mar.MAR_GENERATOR))
-        register(GeneratorSpec("seam-toy", "Toy generator that only exposes the diffusion seam.", SeamToy,
-                               checkpoints=(SEAM_TOY,), conditioning="none",
-                               options=(Option("num_iter", int, 8, "iterations", min=4),)))
-
-    @arctl.hookimpl
-    def register_samplers(self, register):
-        register(arctl_mar.MASK_LINEAR_CFG)
+SEAM_TOY_SPEC = GeneratorSpec("seam-toy", "Toy generator that only exposes the diffusion seam.", SeamToy,
+                              checkpoints=(SEAM_TOY,), conditioning="none",
+                              options=(Option("num_iter", int, 8, "iterations", min=4),))
 
 
 @pytest.fixture
-def manager(make_plugin_manager, hub_cache):
-    pm = make_plugin_manager(arctl_disa, Generators())
-    mar = pm.registry.model("mar-b").checkpoint
-    hub_cache.add_checkpoint(mar, random_state_dicts(mar))
-    hub_cache.add_checkpoint(SEAM_TOY, {"model": {"scale": torch.tensor(1.0)}})
-    return pm
+def manager(make_plugin_manager):
+    generators = spec_plugin(tiny_generator(arctl_mar.MAR_GENERATOR), SEAM_TOY_SPEC, arctl_mar.MASK_LINEAR_CFG)
+    weights = {"mar-b": random_state_dicts, "seam-toy": {"model": {"scale": torch.tensor(1.0)}}}
+    return make_plugin_manager(arctl_disa, generators, strict=True, weights=weights)

@@ -3,29 +3,10 @@
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
-import arctl
 import arctl_llamagen
 from arctl.images import read_recipe
-from arctl_llamagen.gpt import GPT
-from arctl_llamagen.testing import random_state_dicts, tiny_generator
-
-
-class TinyLlamaGen:
-    @arctl.hookimpl
-    def register_generators(self, register):
-        register(tiny_generator(arctl_llamagen.LLAMAGEN_GENERATOR))
-
-
-@pytest.fixture
-def manager(make_plugin_manager, hub_cache):
-    pm = make_plugin_manager(TinyLlamaGen())
-    checkpoint = pm.registry.model("llamagen-b").checkpoint
-    paths = hub_cache.add_checkpoint(checkpoint, random_state_dicts(checkpoint, GPT))
-    assert {p.name for p in paths.values()} == {"c2i_B_256.pt", "vq_ds16_c2i.pt"}  # {"model": ...} pickles
-    return pm
 
 
 def test_generate_llamagen_b_end_to_end(arctl_cli, manager, tmp_path):
@@ -39,7 +20,7 @@ def test_generate_llamagen_b_end_to_end(arctl_cli, manager, tmp_path):
     recipe = read_recipe(images[1]["path"])
     assert recipe["sampling"] == {"sampler": "multinomial", "cfg": 4.0, "cfg_schedule": "constant", "top_k": 2000,
                                   "top_p": 1.0, "temperature": 1.0}
-    assert recipe["files"]["model"]["filename"] == "c2i_B_256.pt"
+    assert [recipe["files"][role]["filename"] for role in ("model", "vq")] == ["c2i_B_256.pt", "vq_ds16_c2i.pt"]
     again = arctl_cli.invoke(["reproduce", images[1]["path"]], manager=manager)
     assert again.exit_code == 0 and again.stdout.strip().endswith("identical"), again.output
 

@@ -4,25 +4,10 @@ import arctl_mar
 import pytest
 from arctl_mar.testing import random_state_dicts, tiny_generator
 
-import arctl
-
-
-class TinyMAR:
-    @arctl.hookimpl
-    def register_generators(self, register):
-        register(tiny_generator(arctl_mar.MAR_GENERATOR))
-
-    @arctl.hookimpl
-    def register_samplers(self, register):
-        register(arctl_mar.MASK_LINEAR_CFG)
+from arctl.testing import spec_plugin
 
 
 @pytest.fixture
-def mar_manager(make_plugin_manager, hub_cache):
-    pm = make_plugin_manager(TinyMAR())
-    checkpoint = pm.registry.model("mar-b").checkpoint
-    states = random_state_dicts(checkpoint)
-    paths = hub_cache.add_checkpoint(checkpoint, states)
-    assert {p.name for p in paths.values()} == {"mar-base.safetensors", "kl16.safetensors"}
-    pm.tiny_states = states
-    return pm
+def mar_manager(make_plugin_manager):
+    return make_plugin_manager(spec_plugin(tiny_generator(arctl_mar.MAR_GENERATOR), arctl_mar.MASK_LINEAR_CFG),
+                               strict=True, weights={"mar-b": random_state_dicts})

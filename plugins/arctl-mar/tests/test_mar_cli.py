@@ -4,7 +4,7 @@ import json
 
 import arctl_mar
 import numpy as np
-from arctl_mar.testing import official_training_checkpoint
+from arctl_mar.testing import official_training_checkpoint, random_state_dicts
 from PIL import Image
 
 from arctl.images import read_recipe
@@ -46,7 +46,8 @@ def test_classes_and_the_guidance_schedule_change_the_image(arctl_cli, mar_manag
 
 def test_official_training_checkpoint_through_weights_loads_the_ema(arctl_cli, mar_manager, tmp_path):
     pth = tmp_path / "checkpoint-last.pth"
-    pth.write_bytes(official_training_checkpoint(mar_manager.tiny_states["model"]))
+    cached_weights = random_state_dicts(mar_manager.registry.model("mar-b").checkpoint)["model"]  # seeded: the same
+    pth.write_bytes(official_training_checkpoint(cached_weights))
     args = ["generate", "mar-b", "-c", "5", "--seed", "1", "-o", "num_iter=2", "-o", "num_sampling_steps=5"]
     cached = arctl_cli.invoke([*args, "--out", str(tmp_path / "a")], manager=mar_manager)
     local = arctl_cli.invoke([*args, "--weights", str(pth), "--out", str(tmp_path / "b")], manager=mar_manager)

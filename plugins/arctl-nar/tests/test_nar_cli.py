@@ -3,31 +3,11 @@
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
-import arctl
-import arctl_nar
 from arctl.images import read_recipe
-from arctl_llamagen.testing import random_state_dicts, tiny_generator
+from arctl_llamagen.testing import random_state_dicts
 from arctl_nar.model import NARTransformer
-
-
-class TinyNAR:
-    @arctl.hookimpl
-    def register_generators(self, register):
-        register(tiny_generator(arctl_nar.NAR_GENERATOR))
-
-
-@pytest.fixture
-def manager(make_plugin_manager, hub_cache):
-    pm = make_plugin_manager(TinyNAR())
-    checkpoint = pm.registry.model("nar-b").checkpoint
-    states = random_state_dicts(checkpoint, NARTransformer)
-    # the official file is {"model": state_dict}; the registered container reads it leniently ("auto")
-    hub_cache.add("chenfeng1271/NAR-imagenet-256-B", "last_version.pt", states["model"], container="model")
-    hub_cache.add("FoundationVision/LlamaGen", "vq_ds16_c2i.pt", states["vq"], container="model")
-    return pm
 
 
 def test_generate_nar_b_end_to_end(arctl_cli, manager, tmp_path):

@@ -2,23 +2,17 @@
 
 import pytest
 
-import arctl
 import arctl_var
+from arctl.testing import spec_plugin
 from arctl_var.checkpoints import VAE_FILE
 from arctl_var.testing import random_state_dicts, tiny_checkpoint, tiny_generator
 
 TINY = tiny_checkpoint()
 
 
-class TinyVARPlugin:
-    @arctl.hookimpl
-    def register_generators(self, register):
-        register(tiny_generator(arctl_var.VAR_GENERATOR, TINY))
-
-
 @pytest.fixture
 def var_manager(make_plugin_manager):
-    return make_plugin_manager(arctl_var, TinyVARPlugin())
+    return make_plugin_manager(arctl_var, spec_plugin(tiny_generator(arctl_var.VAR_GENERATOR, TINY)), strict=True)
 
 
 @pytest.fixture
