@@ -269,7 +269,8 @@ JUDGE_SCORES = ("class_fidelity", "caption_fidelity", "features")
 @dataclass(frozen=True)
 class JudgeSpec(ComponentSpec):
     """Scores generated images: ``scores`` says what it measures (class fidelity, caption fidelity, features for a
-    Fréchet distance), ``domains`` which generators' images it can judge (``GeneratorSpec.domain``)."""
+    Fréchet distance), ``domains`` which generators' images it can judge (``GeneratorSpec.domain``). The factory
+    is called as ``factory(device)`` and returns an ``arctl.judges.Judge``."""
 
     kind: ClassVar[str] = "judge"
     scores: tuple[str, ...] = ()

@@ -14,6 +14,7 @@ from arctl import hookspecs
 from arctl.accelerate import CPUAccelerator
 from arctl.erasers import Eraser, ErasureDelta, apply_erasure, build_eraser, erase_concept
 from arctl.errors import PluginError
+from arctl.judges import Judge
 from arctl.keys import WatermarkKey
 from arctl.sampling import MultinomialSampler
 from arctl.watermark import Watermarker, build_watermark
@@ -111,6 +112,21 @@ class CommandPlugin:
         register(arctl.CommandSpec("shout", "Shouts a word.", single))
 
 
+class NearestColour(Judge):
+    """Reads an image as the palette token whose colour is nearest to the image's mean colour."""
+
+    def class_fidelity(self, images, labels):
+        nearest = torch.cdist(images.mean(dim=(2, 3)), palette()).argmin(1)
+        return float((nearest == torch.tensor(labels)).float().mean())
+
+
+class JudgePlugin:
+    @arctl.hookimpl
+    def register_judges(self, register):
+        register(arctl.JudgeSpec("nearest-colour", "Reads an image as the palette colour nearest its mean.",
+                                 NearestColour, scores=("class_fidelity",), domains=("palette",)))
+
+
 def solid_colour(path, token):
     """Whether every pixel of the image is the palette colour of ``token``."""
     pixels = np.asarray(Image.open(path)).reshape(-1, 3)
@@ -201,9 +217,28 @@ def test_hook_register_commands(make_plugin_manager, arctl_cli):
     assert single.exit_code == 0 and single.stdout.strip() == "HEY"
 
 
+def test_hook_register_judges(make_plugin_manager, toy_plugin):
+    from dataclasses import replace
+
+    from arctl.judges import build_judge, judge_for
+
+    pm = make_plugin_manager(toy_plugin, JudgePlugin())
+    assert pm.infos["JudgePlugin"].components == {"judge": ["nearest-colour"]}
+    toy = pm.registry.get("generator", "toy")
+    assert judge_for(pm.registry, toy, "class_fidelity") is None  # the toy names no domain
+    palette_toy = replace(toy, domain="palette")
+    spec = judge_for(pm.registry, palette_toy, "class_fidelity")
+    assert spec.name == "nearest-colour" and spec.plugin == "JudgePlugin"
+    assert judge_for(pm.registry, palette_toy, "features") is None
+    judge = build_judge(spec, "cpu")
+    solid = palette()[[7, 2, 7]][:, :, None, None].expand(3, 3, 4, 4)  # three one-colour images
+    assert judge.device == "cpu" and judge.class_fidelity(solid, [7, 2, 7]) == 1.0
+    assert judge.class_fidelity(solid, [7, 7, 7]) == pytest.approx(2 / 3)
+
+
 def test_every_hook_is_tested_and_documented():
     assert HOOK_NAMES == ["register_accelerators", "register_commands", "register_erasers", "register_generators",
-                          "register_samplers", "register_tokenizers", "register_watermarkers"]
+                          "register_judges", "register_samplers", "register_tokenizers", "register_watermarkers"]
     docs = DOCS.read_text()
     for name in HOOK_NAMES:
         assert callable(globals().get(f"test_hook_{name}")), f"hook {name} has no test_hook_{name}"
