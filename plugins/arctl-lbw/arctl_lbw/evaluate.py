@@ -25,7 +25,7 @@ from arctl.watermark import Detection, build_watermark
 from arctl_lbw.attacks import ATTACKS, AttackContext
 from arctl_lbw.detect import Score, code_distances, counted_positions, counted_scales, detect_tokens, parse_scales
 from arctl_lbw.green import GreenLists
-from arctl_lbw.quality import is_shapes_model, shapes_quality
+from arctl_lbw.quality import arm_quality
 from arctl_lbw.roc import auc, roc_points, score, share_at_most, tpr_at_empirical_fpr
 from arctl_lbw.soft import detect_soft, detect_soft_pools
 
@@ -70,9 +70,10 @@ class Evaluation:
     clean_fpr_over_keys: dict[float, float]  # unattacked clean images with p <= fpr, mean over CALIBRATION_KEYS keys
     scales: dict[str, dict[str, Rates]]  # attack -> selection ("all", "3", "4:") -> rates; multi-scale only
     green_share_by_scale: dict[str, dict[str, float]]  # attack -> selection -> the watermarked arm's green share
-    quality: dict[str, float] | None
+    quality: dict[str, float] | None  # from the judges registered for the model's domain (arctl.judges)
     notes: list[str]
     curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # ROC of each attack
+    quality_judges: dict[str, str] = field(default_factory=dict)  # score -> the judge that gave it
 
     def describe(self) -> dict[str, Any]:
         """Everything but the ROC points, for --json."""
@@ -146,7 +147,8 @@ def own_green_share(ids: torch.Tensor, scales: torch.Tensor, lists, own: torch.T
     (``own[i]``): about gamma without a mark, 1 for a hard mark that re-encoding recovers completely."""
     keep = torch.isin(scales, torch.tensor(counted_scales(selection, int(scales.max()) + 1)))
     masks = lists.masks[own]
-    return round(float(torch.stack([masks[i, row.unique()].float().mean() for i, row in enumerate(ids[:, keep])]).mean()), 4)
+    shares = [masks[i, row.unique()].float().mean() for i, row in enumerate(ids[:, keep])]
+    return round(float(torch.stack(shares).mean()), 4)
 
 
 def clean_fpr_over_keys(arm: Encoded, key: WatermarkKey, lists, selection, score: Score,
@@ -227,16 +229,14 @@ def evaluate(manager, model: str, key: WatermarkKey, options: Mapping[str, Any],
     if num < 1 / min(FPRS):
         notes.append(f"TPR at empirical FPR {min(FPRS):g} is below the resolution of {num} clean images: its "
                      "threshold is the highest clean score, so it is the TPR at an observed FPR of 0")
-    quality = None
-    if is_shapes_model(manager, loaded.spec) and classes is not None:
-        quality = shapes_quality(clean, marked, classes)
-    else:
-        notes.append(f"no image-quality numbers: {model} is not a shapes-world model (they need arctl-shapes' judge)")
+    quality = arm_quality(manager.registry, loaded.spec, clean, marked, classes, num, device=str(device))
+    notes.extend(quality.notes)
     return Evaluation(
         model=model, num=num, seed=seed, key=key.fingerprint, options=dict(watermark.options),
         sampling={**asdict(settings.sampling), **settings.options()}, num_scales=num_scales,
         counted_scales=counted_scales(selection, num_scales),
         attacks=results, green_share=green_share,
         clean_fpr_over_keys=calibration, scales=by_scale,
-        green_share_by_scale=green_by_scale, quality=quality, notes=notes, curves=curves,
+        green_share_by_scale=green_by_scale, quality=quality.numbers, notes=notes, curves=curves,
+        quality_judges=quality.judges,
     )

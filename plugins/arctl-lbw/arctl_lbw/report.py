@@ -31,17 +31,32 @@ def by_scale_table(table: dict[str, dict], value) -> tuple[tuple[str, ...], list
 
 
 def quality_table(evaluation: Evaluation) -> tuple[tuple[str, ...], list[list[str]]] | None:
+    """Class fidelity and the Fréchet distances of both arms, as far as the model's judges give them."""
     q = evaluation.quality
     if q is None:
         return None
-    fidelity = q["class_fidelity_watermarked"] - q["class_fidelity_clean"]
-    fd = q["fd_watermarked_vs_real"] - q["fd_clean_vs_real"]
-    return ("images", "class fidelity", "FD vs real", "FD vs clean"), [
-        ["clean", f"{q['class_fidelity_clean']:.3f}", f"{q['fd_clean_vs_real']:.1f}", "0"],
-        ["watermarked", f"{q['class_fidelity_watermarked']:.3f}", f"{q['fd_watermarked_vs_real']:.1f}",
-         f"{q['fd_watermarked_vs_clean']:.1f}"],
-        ["difference", f"{fidelity:+.3f}", f"{fd:+.1f}", ""],
-    ]
+    header, rows = ["images"], [["clean"], ["watermarked"], ["difference"]]
+    if "class_fidelity_clean" in q:
+        clean, marked = q["class_fidelity_clean"], q["class_fidelity_watermarked"]
+        header.append("class fidelity")
+        for row, cell in zip(rows, (f"{clean:.3f}", f"{marked:.3f}", f"{marked - clean:+.3f}")):
+            row.append(cell)
+    if "fd_clean_vs_real" in q:
+        clean, marked = q["fd_clean_vs_real"], q["fd_watermarked_vs_real"]
+        header += ["FD vs real", "FD vs clean"]
+        for row, cells in zip(rows, ((f"{clean:.1f}", "0"), (f"{marked:.1f}", f"{q['fd_watermarked_vs_clean']:.1f}"),
+                                     (f"{marked - clean:+.1f}", ""))):
+            row.extend(cells)
+    return tuple(header), rows
+
+
+def quality_title(evaluation: Evaluation) -> str:
+    """The table's title, naming the judges: "judge shapes", or each score's where they differ."""
+    judges = evaluation.quality_judges
+    if len(set(judges.values())) == 1:
+        return f"Image quality (judge {next(iter(judges.values()))}), no attack"
+    named = ", ".join(f"{score.replace('_', ' ')}: {name}" for score, name in judges.items())
+    return f"Image quality (judges {named}), no attack"
 
 
 def tables(evaluation: Evaluation) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
@@ -55,7 +70,7 @@ def tables(evaluation: Evaluation) -> list[tuple[str, tuple[str, ...], list[list
         found.append(("Green share of the watermarked images on their own list, by counted scales", *green))
     quality = quality_table(evaluation)
     if quality:
-        found.append(("Image quality (judge), no attack", *quality))
+        found.append((quality_title(evaluation), *quality))
     return found
 
 

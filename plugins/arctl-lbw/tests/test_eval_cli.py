@@ -27,7 +27,8 @@ def test_json_report_on_a_single_scale_tokenizer(arctl_cli, manager, key_file):
     assert marked_share == 1.0 and clean_share < 0.6  # every recovered code is on the image's own list
     assert report["key"] == load_key(key_file).fingerprint and report["num"] == 6 and report["num_scales"] == 1
     assert report["options"]["mode"] == "hard" and report["scales"] == {} and report["quality"] is None
-    assert any("not a shapes-world model" in note for note in report["notes"])
+    assert "no image-quality numbers: llamagen names no image domain, so no judge can give its class fidelity" \
+        in report["notes"] and report["quality_judges"] == {}
     assert json.loads(key_file.read_text())["secret"] not in result.output
 
 

@@ -2,8 +2,8 @@
 claim can be measured) offline on a CPU. Registration only here (no torch)."""
 
 import arctl
-from arctl import CommandSpec
-from arctl_shapes.zoo import zoo_generators
+from arctl import CommandSpec, JudgeSpec
+from arctl_shapes.zoo import DOMAIN, zoo_generators
 
 __version__ = "0.1.0"
 
@@ -15,6 +15,12 @@ __all__ = ["__version__", "evaluate", "grid", "judge", "metrics", "world"]
 def register_generators(register):
     for spec in zoo_generators():
         register(spec)
+
+
+@arctl.hookimpl
+def register_judges(register):
+    register(JudgeSpec("shapes", "The shapes world's CNN judge: class fidelity, and 128-d features for the FD.",
+                       "arctl_shapes.metrics:ShapesJudge", scores=("class_fidelity", "features"), domains=(DOMAIN,)))
 
 
 @arctl.hookimpl

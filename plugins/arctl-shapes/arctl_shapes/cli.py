@@ -22,8 +22,11 @@ def shapes_app() -> typer.Typer:
     @app.command()
     def train(
         family: Annotated[str, typer.Argument(help=f"What to train: {', '.join(FAMILIES)}.")],
-        out: Annotated[Optional[Path], typer.Option(help="Output repository directory (default: ./shapes-zoo/FAMILY).")] = None,
-        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Recipe override KEY=VALUE (e.g. var_steps=200; for nar, vq=PATH picks the tokenizer; for roundtrip, tokenizer=var-shapes, source=PATH).")] = None,
+        out: Annotated[Optional[Path], typer.Option(
+            help="Output repository directory (default: ./shapes-zoo/FAMILY).")] = None,
+        option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help=(
+            "Recipe override KEY=VALUE (e.g. var_steps=200; for nar, vq=PATH picks the tokenizer; for roundtrip, "
+            "tokenizer=var-shapes, source=PATH)."))] = None,
         threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch.")] = 2,
     ) -> None:
         """Train a zoo model with its recorded recipe (seeded), with progress and periodic checkpoints."""
@@ -56,9 +59,12 @@ def shapes_app() -> typer.Typer:
     @app.command(name="eval")
     def evaluate_command(
         ctx: typer.Context,
-        model: Annotated[str, typer.Argument(help="A shapes-world generator, e.g. var-shapes.")],
-        compare: Annotated[Optional[str], typer.Option(help="A second model, run in the same process; ratios are printed.")] = None,
-        num: Annotated[int, typer.Option(min=10, help="Images per model (rounded up to a multiple of 10 classes).")] = 200,
+        model: Annotated[str, typer.Argument(
+            help="A class-conditional generator whose domain has a registered judge, e.g. var-shapes.")],
+        compare: Annotated[Optional[str], typer.Option(
+            help="A second model, run in the same process; ratios are printed.")] = None,
+        num: Annotated[int, typer.Option(
+            min=10, help="Images per model (rounded up to a multiple of the class count).")] = 200,
         seed: Annotated[int, typer.Option(min=0, help="Seed of the generated images.")] = 0,
         cfg: Annotated[Optional[float], typer.Option(help="Guidance, in the model's own meaning.")] = None,
         cfg_schedule: Annotated[Optional[str], typer.Option(help="Guidance schedule (constant, linear, ...).")] = None,
@@ -70,18 +76,22 @@ def shapes_app() -> typer.Typer:
         device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "cpu",
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
-        """Class fidelity, FD (with the real-vs-real floor), images/s, passes per image and peak memory."""
+        """Class fidelity, FD (with the real-vs-real floor), images/s, passes per image and peak memory, from the
+        judge registered for the model's domain (the shapes judge for the zoo)."""
         from arctl.cli import plugin_manager
         from arctl.cli.output import out, print_json
         from arctl.options import split_assignments
-        from arctl_shapes.evaluate import evaluate, ratios
+        from arctl_shapes.evaluate import evaluate, judges_for, ratios
 
         manager = plugin_manager(ctx)
-        sampling = {k: v for k, v in {"cfg": cfg, "cfg_schedule": cfg_schedule, "top_k": top_k, "top_p": top_p, "temperature": temperature,
-                                      "sampler": sampler}.items() if v is not None}
+        names = [model] + ([compare] if compare else [])
+        for name in names:  # a model without a judge fails before anything loads
+            judges_for(manager.registry, name)
+        given = {"cfg": cfg, "cfg_schedule": cfg_schedule, "top_k": top_k, "top_p": top_p, "temperature": temperature,
+                 "sampler": sampler}
+        sampling = {k: v for k, v in given.items() if v is not None}
         sampling["options"] = split_assignments(option or [])
-        rows = [evaluate(manager, name, num=num, seed=seed, device=device, sampling=sampling)
-                for name in [model] + ([compare] if compare else [])]
+        rows = [evaluate(manager, name, num=num, seed=seed, device=device, sampling=sampling) for name in names]
         comparison = ratios(rows[0], rows[1]) if compare else None
         if as_json:
             print_json({"rows": [r.describe() for r in rows], "ratios": comparison})

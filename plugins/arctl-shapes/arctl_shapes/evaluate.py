@@ -1,5 +1,6 @@
-"""Evaluating a generator on the shapes world: class fidelity, Fréchet distance to real images in the judge's
-feature space (with the real-vs-real floor), speed, forward passes per image and peak memory."""
+"""Evaluating a class-conditional generator with the judge registered for its domain (the shapes judge for the
+zoo): class fidelity, Fréchet distance to real images in the judge's feature space (with the real-vs-real
+floor), speed, forward passes per image and peak memory."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from arctl_shapes.world import NUM_CLASSES
-
-REAL_OFFSET = 2_000_000  # real reference images: far from the judge's and the zoo's training ranges
-FLOOR_OFFSET = 3_000_000
+from arctl.errors import UsageError
+from arctl.generation import generator_ref
+from arctl.judges import require_judge
 
 
 @dataclass
@@ -26,9 +26,18 @@ class Evaluation:
     peak_memory_bytes: int | None
     device: str
     sampling: dict
+    judges: dict  # score -> the registered judge that gave it
 
     def describe(self) -> dict:
         return asdict(self)
+
+
+def judges_for(registry, model: str):
+    """The judge specs for ``model``'s class fidelity and features (a one-line usage error when there are none)."""
+    spec = generator_ref(registry, model).owner
+    if spec.conditioning != "class":
+        raise UsageError(f"{model} is not class-conditional; arctl shapes eval measures class fidelity")
+    return spec, require_judge(registry, spec, "class_fidelity"), require_judge(registry, spec, "features")
 
 
 def evaluate(manager, model: str, *, num: int = 200, seed: int = 0, device: str = "cpu", dtype: str = "auto",
@@ -39,31 +48,36 @@ def evaluate(manager, model: str, *, num: int = 200, seed: int = 0, device: str 
     import torch
 
     from arctl import generation
-    from arctl_shapes.metrics import class_fidelity, frechet_distance, judge_features, real_features
+    from arctl.judges import build_judge, frechet_distance
 
+    spec, fidelity_spec, features_spec = judges_for(manager.registry, model)
     loaded = generation.load_model(manager, model, device=device, dtype=dtype)
     settings = generation.resolve_settings(manager.registry, loaded.spec, **dict(sampling or {}))
-    per_class = math.ceil(num / NUM_CLASSES)
+    per_class = math.ceil(num / spec.num_classes)
     loaded.accelerator.reset_peak_memory()
     start = time.perf_counter()
-    results = generation.generate(manager, loaded, settings, classes=list(range(NUM_CLASSES)), num=per_class, seed=seed)
+    results = generation.generate(manager, loaded, settings, classes=list(range(spec.num_classes)), num=per_class,
+                                  seed=seed)
     loaded.accelerator.synchronize()
     seconds = time.perf_counter() - start
     labels = [r.recipe["condition"] for r in results]
     images = torch.from_numpy(np.stack([np.asarray(r.image) for r in results])).permute(0, 3, 1, 2).float().div(255)
-    generated = judge_features(images)
+    judge_device = str(loaded.accelerator.device)
+    fidelity_judge = build_judge(fidelity_spec, judge_device)
+    features_judge = fidelity_judge if features_spec is fidelity_spec else build_judge(features_spec, judge_device)
+    real = features_judge.reference_features(labels)
     return Evaluation(
         model=model,
         images=len(results),
-        class_fidelity=round(class_fidelity(images, labels), 4),
-        fd=round(frechet_distance(generated, real_features(len(labels), REAL_OFFSET, labels)), 2),
-        fd_floor=round(frechet_distance(real_features(len(labels), FLOOR_OFFSET, labels),
-                                        real_features(len(labels), REAL_OFFSET, labels)), 2),
+        class_fidelity=round(fidelity_judge.class_fidelity(images, labels), 4),
+        fd=round(frechet_distance(features_judge.features(images), real), 2),
+        fd_floor=round(frechet_distance(features_judge.reference_features(labels, draw=1), real), 2),
         images_per_second=round(len(results) / seconds, 3),
         passes_per_image=loaded.generator.num_steps(settings.generator_options),
         peak_memory_bytes=loaded.accelerator.peak_memory(),
         device=str(loaded.accelerator.device),
         sampling={**asdict(settings.sampling), **settings.options()},
+        judges={"class_fidelity": fidelity_spec.name, "features": features_spec.name},
     )
 
 

@@ -1,5 +1,6 @@
-"""How good are generated shapes? Class fidelity (the judge agrees with the requested class) and the
-Fréchet distance between judge embeddings of generated and real images.
+"""How good are generated shapes? The shapes world's judge through the core's seam (``arctl.judges``): class
+fidelity (the judge agrees with the requested class) and judge embeddings of generated and real images, which
+``arctl.judges.frechet_distance`` compares.
 
 Images are float tensors [N, 3, 64, 64] in [0, 1] (what generators return) or world arrays
 (uint8 [N, 64, 64, 3]).
@@ -12,59 +13,50 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from arctl.judges import Judge
 from arctl_shapes.judge import as_images, load_judge
 from arctl_shapes.world import ShapesWorld
 
-
-def judge_features(images: torch.Tensor | np.ndarray, batch_size: int = 500, device: str = "cpu") -> np.ndarray:
-    """The judge's embedding of every image, float64 [N, D]."""
-    judge, images = load_judge(device), as_images(images)
-    with torch.inference_mode():
-        chunks = [judge.features(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
-    return torch.cat(chunks).double().numpy()
+BATCH = 500
+# where reference draw k starts: real images far from the judge's and the zoo's training ranges; draw 1 is the
+# second set of the real-vs-real floor
+REFERENCE_OFFSETS = (2_000_000, 3_000_000)
 
 
-def class_fidelity(
-    images: torch.Tensor | np.ndarray, requested_labels: Sequence[int], batch_size: int = 500, device: str = "cpu"
-) -> float:
-    """The share of images the judge assigns to the class they were generated for."""
-    judge, images = load_judge(device), as_images(images)
-    if len(images) != len(requested_labels):
-        raise ValueError(f"{len(requested_labels)} requested labels for {len(images)} images")
-    chunks = (images[i:i + batch_size].to(device) for i in range(0, len(images), batch_size))
-    predicted = [p["class"] for chunk in chunks for p in judge.predict(chunk)]
-    return float(np.mean(np.asarray(predicted) == np.asarray(requested_labels)))
+class ShapesJudge(Judge):
+    """The shipped judge (``arctl_shapes.judge``) on ``device``, scoring shapes-world images."""
 
+    def __init__(self, device: str = "cpu", world_seed: int = 0) -> None:
+        super().__init__(device)
+        self.net = load_judge(device)
+        self.world = ShapesWorld(world_seed)
 
-def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
-    """Square root of a symmetric positive semi-definite matrix (tiny negative eigenvalues are rounding)."""
-    values, vectors = np.linalg.eigh(matrix)
-    return (vectors * np.sqrt(values.clip(min=0))) @ vectors.T
+    def _chunks(self, images: torch.Tensor | np.ndarray):
+        images = as_images(images)
+        return (images[i:i + BATCH].to(self.device) for i in range(0, len(images), BATCH))
 
+    def features(self, images: torch.Tensor | np.ndarray) -> np.ndarray:
+        """The judge's embedding of every image, float64 [N, D]."""
+        with torch.inference_mode():
+            chunks = [self.net.features(chunk).cpu() for chunk in self._chunks(images)]
+        return torch.cat(chunks).double().numpy()
 
-def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """|mu_a - mu_b|^2 + Tr(Sa + Sb - 2 (Sa Sb)^1/2) between Gaussians fitted to two feature sets [N, D].
+    def class_fidelity(self, images: torch.Tensor | np.ndarray, labels: Sequence[int]) -> float:
+        """The share of images the judge assigns to the class they were generated for."""
+        if len(images) != len(labels):
+            raise ValueError(f"{len(labels)} requested labels for {len(images)} images")
+        predicted = [p["class"] for chunk in self._chunks(images) for p in self.net.predict(chunk)]
+        return float(np.mean(np.asarray(predicted) == np.asarray(labels)))
 
-    Tr (Sa Sb)^1/2 = Tr (Sa^1/2 Sb Sa^1/2)^1/2, and that product is symmetric PSD: an eigen
-    decomposition gives it stably, with no complex parts to discard.
-    """
-    a, b = np.asarray(features_a, dtype=np.float64), np.asarray(features_b, dtype=np.float64)
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root_a = _sqrt_psd(cov_a)
-    product = root_a @ cov_b @ root_a
-    cross = np.linalg.eigvalsh((product + product.T) / 2).clip(min=0)
-    value = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.sqrt(cross).sum()
-    return float(max(value, 0.0))
+    def reference_features(self, conditions: Sequence[int | None], draw: int = 0) -> np.ndarray:
+        """Judge features of world images, one per condition (a class, or None for any class), from draw ``draw``."""
+        if not 0 <= draw < len(REFERENCE_OFFSETS):
+            raise ValueError(f"reference draw {draw}: the shapes judge has draws 0..{len(REFERENCE_OFFSETS) - 1}")
+        return self.real_features(REFERENCE_OFFSETS[draw], conditions)
 
-
-def real_features(n: int, seed_offset: int, labels: Sequence[int] | None = None, world_seed: int = 0) -> np.ndarray:
-    """Judge features of world images seed_offset .. seed_offset + n - 1, optionally forced to ``labels``
-    (one per image, e.g. the classes a generator was asked for). Use index ranges the judge was not
-    trained on (from 1_000_000 up) and two disjoint ranges for the real-vs-real floor."""
-    world = ShapesWorld(world_seed)
-    labels = [None] * n if labels is None else list(labels)
-    if len(labels) != n:
-        raise ValueError(f"{len(labels)} labels for {n} images")
-    images = np.stack([world.sample(seed_offset + i, label).image for i, label in enumerate(labels)])
-    return judge_features(images)
+    def real_features(self, seed_offset: int, labels: Sequence[int | None]) -> np.ndarray:
+        """Judge features of world images seed_offset .. seed_offset + len(labels) - 1, image i forced to
+        ``labels[i]`` (None: its own class). Use index ranges the judge was not trained on (from 1_000_000 up) and
+        two disjoint ranges for the real-vs-real floor."""
+        images = np.stack([self.world.sample(seed_offset + i, label).image for i, label in enumerate(labels)])
+        return self.features(images)

@@ -12,6 +12,7 @@ from arctl_shapes.world import NUM_CLASSES
 from arctl_var import VAR_GENERATOR
 
 ZOO = Path(__file__).parent / "zoo"
+DOMAIN = "shapes"  # GeneratorSpec.domain of every zoo generator; the shapes judge registers for it
 
 
 def shipped(repo: str, filename: str) -> WeightFile:
@@ -48,9 +49,10 @@ MAR_SHAPES = Checkpoint(
 
 
 def zoo_generator(base, checkpoint: Checkpoint, description: str, sampling: SamplingDefaults):
-    """A shapes-world variant of a plugin's generator: same code, the zoo checkpoint, 10 classes."""
+    """A shapes-world variant of a plugin's generator: same code, the zoo checkpoint, 10 classes, judged by the
+    shapes judge (domain "shapes")."""
     return dataclasses.replace(base, name=checkpoint.name, description=description, checkpoints=(checkpoint,),
-                               num_classes=NUM_CLASSES, batch_size=32, sampling=sampling)
+                               num_classes=NUM_CLASSES, batch_size=32, sampling=sampling, domain=DOMAIN)
 
 
 def zoo_generators() -> list:
@@ -58,7 +60,8 @@ def zoo_generators() -> list:
     return [
         zoo_generator(VAR_GENERATOR, VAR_SHAPES, "VAR on the shapes world (class-conditional, 10 classes).",
                       SamplingDefaults(cfg=3.0, cfg_schedule="linear", top_k=50, top_p=1.0, temperature=0.9)),
-        zoo_generator(LLAMAGEN_GENERATOR, LLAMAGEN_SHAPES, "LlamaGen on the shapes world (class-conditional, 10 classes).",
+        zoo_generator(LLAMAGEN_GENERATOR, LLAMAGEN_SHAPES,
+                      "LlamaGen on the shapes world (class-conditional, 10 classes).",
                       SamplingDefaults(cfg=2.0, cfg_schedule="constant", top_k=0, top_p=1.0, temperature=0.9)),
         zoo_generator(NAR_GENERATOR, NAR_SHAPES, "NAR on the shapes world (class-conditional, 10 classes).",
                       SamplingDefaults(cfg=2.0, cfg_schedule="constant", top_k=0, top_p=1.0, temperature=0.9)),

@@ -1,4 +1,4 @@
-"""The shipped judge, the metrics built on it and `arctl shapes judge`."""
+"""The shipped judge, the metrics built on it (registered as the shapes domain's judge) and `arctl shapes judge`."""
 
 import json
 
@@ -10,10 +10,12 @@ from PIL import Image, ImageFilter
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+import arctl_shapes
 from arctl.errors import ArctlError
+from arctl.judges import build_judge, frechet_distance, judge_for
 from arctl_shapes.judge import CONFIG, COOL, WEIGHTS, load_judge
 from arctl_shapes.judge_cmd import judge_images
-from arctl_shapes.metrics import class_fidelity, frechet_distance, judge_features, real_features
+from arctl_shapes.metrics import REFERENCE_OFFSETS, ShapesJudge
 from arctl_shapes.train_judge import HELD_OUT, TRAIN, evaluate, render
 from arctl_shapes.world import CLASS_NAMES, NUM_CLASSES, ShapesWorld, class_of
 
@@ -25,6 +27,11 @@ def fresh():
     return render(*FRESH)
 
 
+@pytest.fixture(scope="module")
+def judge():
+    return ShapesJudge()
+
+
 def test_the_shipped_judge_reads_held_out_images(fresh):
     accuracy = evaluate(load_judge(), *fresh)
     assert accuracy["class"] >= 0.99
@@ -33,12 +40,12 @@ def test_the_shipped_judge_reads_held_out_images(fresh):
     assert accuracy["position_error_px"] < 3
 
 
-def test_it_still_reads_blurred_images(fresh):
+def test_it_still_reads_blurred_images(fresh, judge):
     images, want = fresh
     blur = ImageFilter.GaussianBlur(1)  # about what a small generator's softness looks like
     blurred = np.stack([np.asarray(Image.fromarray(im.permute(1, 2, 0).numpy()).filter(blur)) for im in images[:300]])
     labels = want["shape"] * 2 + COOL[want["colour"]]
-    assert class_fidelity(blurred, labels[:300].tolist()) >= 0.97
+    assert judge.class_fidelity(blurred, labels[:300].tolist()) >= 0.97
 
 
 def test_predictions_are_consistent_dicts(fresh):
@@ -66,35 +73,44 @@ def test_the_config_records_the_recipe_and_the_weights_are_tiny():
     assert {t.dtype for t in load_file(WEIGHTS).values()} == {torch.float16, torch.int64}  # int64: BN step counts
 
 
-def test_frechet_distance_basics():
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(size=(400, 16)), rng.normal(size=(400, 16)) @ rng.normal(size=(16, 16)) * 0.3
-    assert frechet_distance(a, a) == pytest.approx(0, abs=1e-8)
-    assert frechet_distance(a, b) == pytest.approx(frechet_distance(b, a), rel=1e-9)
-    assert frechet_distance(a, a + 1.0) == pytest.approx(16.0, rel=1e-9)  # same covariance: |shift|^2 only
-    # The trace of (Sa Sb)^1/2 from the (real, non-negative) eigenvalues of the non-symmetric product.
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    cross = np.sqrt(np.linalg.eigvals(cov_a @ cov_b).real.clip(min=0)).sum()
-    expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * cross
-    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
-
-
-def test_real_images_are_far_closer_to_each_other_than_to_one_class_or_noise():
-    first, second = real_features(500, 1_010_000), real_features(500, 1_020_000)
+def test_real_images_are_far_closer_to_each_other_than_to_one_class_or_noise(judge):
+    first, second = judge.real_features(1_010_000, [None] * 500), judge.real_features(1_020_000, [None] * 500)
     floor = frechet_distance(first, second)
-    one_class = frechet_distance(first, real_features(500, 1_030_000, labels=[3] * 500))
+    one_class = frechet_distance(first, judge.real_features(1_030_000, [3] * 500))
     noise_images = torch.rand(500, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-    noise = frechet_distance(first, judge_features(noise_images))
-    assert first.shape == (500, 128)
+    noise = frechet_distance(first, judge.features(noise_images))
+    assert first.shape == (500, 128) and first.dtype == np.float64
     assert 10 * floor < one_class and 10 * floor < noise
 
 
-def test_class_fidelity_is_perfect_on_real_images_and_low_on_shuffled_labels():
+def test_class_fidelity_is_perfect_on_real_images_and_low_on_shuffled_labels(judge):
     world = ShapesWorld(0)
     labels = [i % NUM_CLASSES for i in range(200)]
     images = np.stack([world.sample(1_040_000 + i, label).image for i, label in enumerate(labels)])
-    assert class_fidelity(images, labels) == 1.0
-    assert class_fidelity(images, np.random.default_rng(0).permutation(labels).tolist()) < 0.3
+    assert judge.class_fidelity(images, labels) == 1.0
+    assert judge.class_fidelity(images, np.random.default_rng(0).permutation(labels).tolist()) < 0.3
+    with pytest.raises(ValueError, match="199 requested labels for 200 images"):
+        judge.class_fidelity(images, labels[:-1])
+
+
+def test_the_zoos_domain_finds_this_judge_through_the_seam(make_plugin_manager):
+    pm = make_plugin_manager(arctl_shapes)
+    var_shapes = pm.registry.model("var-shapes").owner
+    assert var_shapes.domain == "shapes"
+    spec = judge_for(pm.registry, var_shapes, "class_fidelity")
+    assert spec is judge_for(pm.registry, var_shapes, "features") and spec.name == "shapes"
+    assert judge_for(pm.registry, var_shapes, "caption_fidelity") is None
+    built = build_judge(spec, "cpu")
+    assert isinstance(built, ShapesJudge) and built.net is load_judge("cpu")
+
+
+def test_reference_draws_are_the_evaluations_disjoint_real_sets(judge):
+    labels = [0, 3, None, 9]
+    for draw, offset in enumerate(REFERENCE_OFFSETS):
+        assert np.array_equal(judge.reference_features(labels, draw=draw), judge.real_features(offset, labels))
+    assert not np.array_equal(judge.reference_features(labels), judge.reference_features(labels, draw=1))
+    with pytest.raises(ValueError, match="reference draw 2: the shapes judge has draws 0..1"):
+        judge.reference_features(labels, draw=2)
 
 
 @pytest.fixture

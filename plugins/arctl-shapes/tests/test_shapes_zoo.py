@@ -81,3 +81,11 @@ def test_eval_compare_prints_both_rows_and_ratios(arctl_cli):
     assert "var-shapes" in table.stdout and "llamagen-shapes" in table.stdout and "images_per_second" in table.stdout
     assert load_judge() is load_judge()  # cached per device
     assert CLASS_NAMES[3] == "cool square"
+
+
+def test_eval_of_a_model_no_judge_scores_fails_in_one_line_before_loading(arctl_cli):
+    # var-d16 (ImageNet) has no judge installed here, nor its weights: loading it first would fail otherwise
+    result = arctl_cli.invoke(["shapes", "eval", "var-shapes", "--compare", "var-d16", "--num", "10"],
+                              manager=zoo_manager())
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert result.stderr.startswith("Error: ") and "judge" in result.stderr and "class fidelity" in result.stderr
