@@ -1,6 +1,6 @@
 """Detection: re-encode, score each list of the pool, test, correct.
 
-The count (``score=count``, and ``Score()`` here) counts each list's green codes among the image's distinct
+The count (``score=count``, ``Score("count", ...)`` here) counts each list's green codes among the image's distinct
 codes; list j's p-value is the exact hypergeometric tail of that count (see ``stats``). ``score=soft`` (the
 option's default) scores how near every position lies to green codes, with a permutation null (see ``soft``).
 Either way the image's p-value is the smallest list's times the pool size K (Bonferroni, capped at 1), so a
@@ -26,9 +26,9 @@ from arctl_lbw.stats import hypergeom_log_sf, z_score
 class Score:
     """How an image is scored: ``count`` (distinct green codes) or ``soft`` (with its temperature and draws)."""
 
-    kind: str = "count"
-    temperature: float = 0.3
-    draws: int = 10_000
+    kind: str
+    temperature: float
+    draws: int
 
 
 def parse_scales(text: str) -> tuple[slice | int, ...] | None:
@@ -101,7 +101,7 @@ def detect_tokens(ids: torch.Tensor, scales: torch.Tensor, lists: GreenLists,
 
 
 def detect_images(tokenizer, images: torch.Tensor, lists: GreenLists,
-                  selection: Sequence[slice | int] | None = None, score: Score = Score()) -> list[Detection]:
+                  selection: Sequence[slice | int] | None, score: Score) -> list[Detection]:
     """Re-encode images [B, 3, H, W] in [0, 1] with the tokenizer and test them."""
     tokens = tokenizer.encode(images)
     ids, scales = tokenizer.flat_tokens(tokens)

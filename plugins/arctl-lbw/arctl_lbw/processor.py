@@ -18,7 +18,7 @@ from arctl_lbw.green import GreenLists
 class LBWProcessor:
     """``lists(V)`` gives the green lists for a vocabulary of V codes (the logits' last dimension)."""
 
-    def __init__(self, lists: Callable[[int], GreenLists], *, delta: float = 2.0, hard: bool = False) -> None:
+    def __init__(self, lists: Callable[[int], GreenLists], *, delta: float, hard: bool) -> None:
         self.lists, self.delta, self.hard = lists, float(delta), hard
 
     def for_batch(self, info: BatchInfo) -> GreenBias:

@@ -8,10 +8,11 @@ import torch
 
 from arctl.keys import WatermarkKey
 from arctl.tokenizers import load_tokenizer
-from arctl_lbw.detect import detect_images
+from arctl_lbw.detect import Score, detect_images
 from arctl_lbw.green import GreenLists
 
 N, FPR = 600, 0.05
+COUNT = Score("count", 0.3, 10_000)  # the exact hypergeometric null these tests are about
 NOISE = 3 * math.sqrt(FPR * (1 - FPR) / N)
 
 
@@ -31,7 +32,7 @@ def test_clean_images_stay_below_the_requested_rate(manager, model, pool):
     loaded = load_tokenizer(manager, model, device="cpu")
     lists = GreenLists(WatermarkKey(bytes(range(32))), loaded.tokenizer.codebook_size, 0.25, pool)
     with torch.inference_mode():
-        found = detect_images(loaded.tokenizer, clean_images(N), lists)
+        found = detect_images(loaded.tokenizer, clean_images(N), lists, None, COUNT)
     rate = sum(d.p_value <= FPR for d in found) / N
     assert rate <= FPR + NOISE, rate
 
@@ -49,11 +50,10 @@ def test_counting_every_token_would_flag_flat_images(manager):
 
 def test_the_evaluations_calibration_averages_over_keys():
     """`arctl lbw eval` checks calibration over 20 derived keys: on uniform token grids the mean rate is the nominal one."""
-    from arctl_lbw.detect import Score
     from arctl_lbw.evaluate import Encoded, clean_fpr_over_keys
 
     ids = torch.randint(0, 4096, (200, 256), generator=torch.Generator().manual_seed(2))
     lists = GreenLists(WatermarkKey(bytes(range(32))), 4096, 0.25, 4)
-    rates = clean_fpr_over_keys(Encoded(ids, torch.zeros(256, dtype=torch.long)), lists.key, lists, None, Score())
+    rates = clean_fpr_over_keys(Encoded(ids, torch.zeros(256, dtype=torch.long)), lists.key, lists, None, COUNT)
     assert set(rates) == {0.01, 0.001}
     assert abs(rates[0.01] - 0.01) <= 3 * math.sqrt(0.01 * 0.99 / 4000) and rates[0.001] <= 0.004, rates

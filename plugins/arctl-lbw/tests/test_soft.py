@@ -113,6 +113,6 @@ def test_a_tokenizer_without_code_distances_is_a_usage_error():
             return tokens, torch.zeros(tokens.shape[1], dtype=torch.long)
 
     lists = GreenLists(WatermarkKey(bytes(32)), V, 0.25, 1)
-    assert len(detect_images(CountOnly(), torch.zeros(2, 3, 8, 8), lists)) == 2
+    assert len(detect_images(CountOnly(), torch.zeros(2, 3, 8, 8), lists, None, Score("count", 0.3, 10_000))) == 2
     with pytest.raises(UsageError, match="score=soft needs a tokenizer with code_distances; CountOnly has none"):
-        detect_images(CountOnly(), torch.zeros(2, 3, 8, 8), lists, score=Score("soft"))
+        detect_images(CountOnly(), torch.zeros(2, 3, 8, 8), lists, None, Score("soft", 0.3, 10_000))
