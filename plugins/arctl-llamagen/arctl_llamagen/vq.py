@@ -1,10 +1,10 @@
 """LlamaGen's VQ image tokenizer (VQ-16): a VQGAN-style autoencoder around a plain nearest-neighbour codebook.
 
-Encoder and decoder are the taming-transformers layout: two residual blocks per level on the way down (three on the
-way up), self-attention at the lowest resolution and in the middle, GroupNorm(32, eps=1e-6) and swish. With
-``codebook_l2_norm`` the latents and the codebook are both L2-normalised before the search, so every code vector
-the decoder sees has unit length. Images live in [-1, 1]; decoded images are not clamped. Key names match the
-official checkpoints (vq_ds16_c2i.pt loads strictly).
+Encoder and decoder are ``arctl.vae_blocks``' taming-transformers layout under LlamaGen's own key names: two
+residual blocks per level on the way down (three on the way up), self-attention at the lowest resolution and in the
+middle, GroupNorm(32, eps=1e-6) and swish. With ``codebook_l2_norm`` the latents and the codebook are both
+L2-normalised before the search, so every code vector the decoder sees has unit length. Images live in [-1, 1];
+decoded images are not clamped. Key names match the official checkpoints (vq_ds16_c2i.pt loads strictly).
 
 Inference only: the training losses (codebook, commitment, entropy) and the codebook-usage bookkeeping are left out.
 """
@@ -18,95 +18,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from arctl.codebooks import restrict_codes, squared_distances
-from arctl.vae_blocks import AttnBlock, Downsample, ResnetBlock, Upsample, group_norm
+from arctl.vae_blocks import AttnBlock, Decoder, Encoder, KeyLayout, attention_at_lowest
 
 NUM_RES_BLOCKS = 2
+# the official names: conv_blocks on both sides (the decoder's in the order they run, coarsest first), each level's
+# residual blocks under res, and the middle block as the ModuleList mid.0 / mid.1 / mid.2
+LAYOUT = KeyLayout(down="conv_blocks", up="conv_blocks", up_in_run_order=True, blocks="res", mid=("0", "1", "2"))
 USAGE_HISTORY = 65536  # length of the official codebook_used buffer (the last indices seen in training)
-
-
-class Level(nn.Module):
-    """Residual blocks at one resolution, each followed by attention where the level has it."""
-
-    def __init__(self, in_ch: int, out_ch: int, num_blocks: int, attention: bool, dropout: float) -> None:
-        super().__init__()
-        self.res = nn.ModuleList(ResnetBlock(in_ch if i == 0 else out_ch, out_ch, dropout) for i in range(num_blocks))
-        self.attn = nn.ModuleList(AttnBlock(out_ch) for _ in range(num_blocks if attention else 0))
-
-    def forward(self, h: Tensor) -> Tensor:
-        for i, block in enumerate(self.res):
-            h = block(h)
-            if self.attn:
-                h = self.attn[i](h)
-        return h
-
-
-def mid_block(channels: int, dropout: float) -> nn.Sequential:
-    # a Sequential so that the keys are mid.0 / mid.1 / mid.2 as in the official ModuleList
-    return nn.Sequential(
-        ResnetBlock(channels, channels, dropout), AttnBlock(channels), ResnetBlock(channels, channels, dropout)
-    )
-
-
-class Encoder(nn.Module):
-    """Image [B, 3, H, W] -> latent [B, z_channels, H/f, W/f] with f = 2 ** (len(ch_mult) - 1)."""
-
-    def __init__(self, ch: int, ch_mult: Sequence[int], z_channels: int, dropout: float, in_channels: int = 3) -> None:
-        super().__init__()
-        self.conv_in = nn.Conv2d(in_channels, ch, kernel_size=3, padding=1)
-        last = len(ch_mult) - 1
-        self.conv_blocks = nn.ModuleList()
-        block_in = ch
-        for i, mult in enumerate(ch_mult):
-            level = Level(block_in, ch * mult, NUM_RES_BLOCKS, attention=i == last, dropout=dropout)
-            if i != last:
-                level.downsample = Downsample(ch * mult)
-            self.conv_blocks.append(level)
-            block_in = ch * mult
-        self.mid = mid_block(block_in, dropout)
-        self.norm_out = group_norm(block_in)
-        self.conv_out = nn.Conv2d(block_in, z_channels, kernel_size=3, padding=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.conv_in(x)
-        for level in self.conv_blocks:
-            h = level(h)
-            if hasattr(level, "downsample"):
-                h = level.downsample(h)
-        h = self.mid(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
-
-
-class Decoder(nn.Module):
-    """Latent [B, z_channels, h, w] -> image [B, 3, f*h, f*w] (not clamped).
-
-    Unlike the encoder, conv_blocks are stored in execution order: conv_blocks[0] is the lowest resolution (largest
-    multiplier, with attention) and the last one is full resolution, as in the official checkpoints.
-    """
-
-    def __init__(self, ch: int, ch_mult: Sequence[int], z_channels: int, dropout: float, out_channels: int = 3) -> None:
-        super().__init__()
-        block_in = ch * ch_mult[-1]
-        self.conv_in = nn.Conv2d(z_channels, block_in, kernel_size=3, padding=1)
-        self.mid = mid_block(block_in, dropout)
-        last = len(ch_mult) - 1
-        self.conv_blocks = nn.ModuleList()
-        for i in reversed(range(len(ch_mult))):
-            width = ch * ch_mult[i]
-            level = Level(block_in, width, NUM_RES_BLOCKS + 1, attention=i == last, dropout=dropout)
-            if i != 0:
-                level.upsample = Upsample(width)
-            self.conv_blocks.append(level)
-            block_in = width
-        self.norm_out = group_norm(block_in)
-        self.conv_out = nn.Conv2d(block_in, out_channels, kernel_size=3, padding=1)
-
-    def forward(self, z: Tensor) -> Tensor:
-        h = self.mid(self.conv_in(z))
-        for level in self.conv_blocks:
-            h = level(h)
-            if hasattr(level, "upsample"):
-                h = level.upsample(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
 
 
 class VectorQuantizer(nn.Module):
@@ -168,8 +86,10 @@ class VQModel(nn.Module):
         self.codebook_embed_dim = codebook_embed_dim
         self.commit_loss_beta = commit_loss_beta
         self.downsample = 2 ** (len(encoder_ch_mult) - 1)
-        self.encoder = Encoder(ch, encoder_ch_mult, z_channels, dropout_p)
-        self.decoder = Decoder(ch, decoder_ch_mult, z_channels, dropout_p)
+        self.encoder = Encoder(ch, encoder_ch_mult, NUM_RES_BLOCKS, z_channels, dropout_p,
+                               attention_at_lowest(encoder_ch_mult), AttnBlock, LAYOUT)
+        self.decoder = Decoder(ch, decoder_ch_mult, NUM_RES_BLOCKS, z_channels, dropout_p,
+                               attention_at_lowest(decoder_ch_mult), AttnBlock, LAYOUT)
         self.quantize = VectorQuantizer(codebook_size, codebook_embed_dim, codebook_l2_norm, codebook_show_usage)
         self.quant_conv = nn.Conv2d(z_channels, codebook_embed_dim, kernel_size=1)
         self.post_quant_conv = nn.Conv2d(codebook_embed_dim, z_channels, kernel_size=1)

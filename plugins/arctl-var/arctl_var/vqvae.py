@@ -1,8 +1,10 @@
 """VAR's VQVAE: a 16x-downsampling convolutional autoencoder around the multi-scale quantizer.
 
-The encoder and decoder follow the VQGAN / latent-diffusion f16 layout that VAR hard-codes: channel multipliers
-(1, 1, 2, 2, 4), two residual blocks per level (three on the way up), self-attention at the lowest resolution and in
-the middle, GroupNorm(32, eps=1e-6) and swish. Images live in [-1, 1]. Key names match the official checkpoints.
+The encoder and decoder are ``arctl.vae_blocks``' taming layout in the VQGAN / latent-diffusion f16 configuration
+that VAR hard-codes: channel multipliers (1, 1, 2, 2, 4), two residual blocks per level (three on the way up),
+self-attention at the lowest resolution and in the middle, GroupNorm(32, eps=1e-6) and swish. VAR's own part is its
+attention block, which makes q, k and v with one convolution. Images live in [-1, 1]. Key names match the official
+checkpoints.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arctl.vae_blocks import Downsample, ResnetBlock, Upsample, group_norm
+from arctl.vae_blocks import TAMING, Decoder, Encoder, attention_at_lowest, group_norm
 from arctl_var.quantizer import MultiScaleQuantizer, PatchNum
 
 CH_MULT = (1, 1, 2, 2, 4)
@@ -34,94 +36,6 @@ class AttnBlock(nn.Module):
         q, k, v = self.qkv(self.norm(x)).view(B, 3, C, H * W).transpose(2, 3).unsqueeze(2).unbind(1)
         h = F.scaled_dot_product_attention(q, k, v)
         return x + self.proj_out(h.squeeze(1).transpose(1, 2).reshape(B, C, H, W))
-
-
-class Level(nn.Module):
-    """Residual blocks at one resolution, each followed by attention where the level has it, then a resampler."""
-
-    def __init__(self, in_ch: int, out_ch: int, num_blocks: int, attention: bool, dropout: float) -> None:
-        super().__init__()
-        self.block = nn.ModuleList(ResnetBlock(in_ch if i == 0 else out_ch, out_ch, dropout) for i in range(num_blocks))
-        self.attn = nn.ModuleList(AttnBlock(out_ch) for _ in range(num_blocks if attention else 0))
-
-    def forward(self, h: Tensor) -> Tensor:
-        for i, block in enumerate(self.block):
-            h = block(h)
-            if self.attn:
-                h = self.attn[i](h)
-        return h
-
-
-class MidBlock(nn.Module):
-    def __init__(self, channels: int, dropout: float) -> None:
-        super().__init__()
-        self.block_1 = ResnetBlock(channels, channels, dropout)
-        self.attn_1 = AttnBlock(channels)
-        self.block_2 = ResnetBlock(channels, channels, dropout)
-
-    def forward(self, h: Tensor) -> Tensor:
-        return self.block_2(self.attn_1(self.block_1(h)))
-
-
-class Encoder(nn.Module):
-    """Image [B, 3, H, W] -> latent [B, z_channels, H/f, W/f] with f = 2 ** (len(ch_mult) - 1) (16 officially)."""
-
-    def __init__(self, ch: int, z_channels: int, dropout: float = 0.0, in_channels: int = 3,
-                 ch_mult: Sequence[int] = CH_MULT, num_res_blocks: int = NUM_RES_BLOCKS) -> None:
-        super().__init__()
-        self.conv_in = nn.Conv2d(in_channels, ch, kernel_size=3, padding=1)
-        widths = [ch * m for m in ch_mult]
-        self.down = nn.ModuleList()
-        block_in = ch
-        for i, width in enumerate(widths):
-            level = Level(block_in, width, num_res_blocks, attention=i == len(widths) - 1, dropout=dropout)
-            if i != len(widths) - 1:
-                level.downsample = Downsample(width)
-            self.down.append(level)
-            block_in = width
-        self.mid = MidBlock(block_in, dropout)
-        self.norm_out = group_norm(block_in)
-        self.conv_out = nn.Conv2d(block_in, z_channels, kernel_size=3, padding=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.conv_in(x)
-        for level in self.down:
-            h = level(h)
-            if hasattr(level, "downsample"):
-                h = level.downsample(h)
-        h = self.mid(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
-
-
-class Decoder(nn.Module):
-    """Latent [B, z_channels, h, w] -> image [B, 3, f*h, f*w] (not clamped)."""
-
-    def __init__(self, ch: int, z_channels: int, dropout: float = 0.0, out_channels: int = 3,
-                 ch_mult: Sequence[int] = CH_MULT, num_res_blocks: int = NUM_RES_BLOCKS) -> None:
-        super().__init__()
-        widths = [ch * m for m in ch_mult]
-        block_in = widths[-1]
-        self.conv_in = nn.Conv2d(z_channels, block_in, kernel_size=3, padding=1)
-        self.mid = MidBlock(block_in, dropout)
-        # built lowest resolution first but stored as up[i] = level i (up[0] is the full resolution), as officially
-        levels = []
-        for i in reversed(range(len(widths))):
-            level = Level(block_in, widths[i], num_res_blocks + 1, attention=i == len(widths) - 1, dropout=dropout)
-            if i != 0:
-                level.upsample = Upsample(widths[i])
-            levels.insert(0, level)
-            block_in = widths[i]
-        self.up = nn.ModuleList(levels)
-        self.norm_out = group_norm(block_in)
-        self.conv_out = nn.Conv2d(block_in, out_channels, kernel_size=3, padding=1)
-
-    def forward(self, z: Tensor) -> Tensor:
-        h = self.mid(self.conv_in(z))
-        for level in reversed(self.up):
-            h = level(h)
-            if hasattr(level, "upsample"):
-                h = level.upsample(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
 
 
 class VQVAE(nn.Module):
@@ -150,8 +64,9 @@ class VQVAE(nn.Module):
         self.vocab_size = vocab_size
         self.Cvae = z_channels
         self.downsample = 2 ** (len(ch_mult) - 1)
-        self.encoder = Encoder(ch, z_channels, dropout, ch_mult=ch_mult, num_res_blocks=num_res_blocks)
-        self.decoder = Decoder(ch, z_channels, dropout, ch_mult=ch_mult, num_res_blocks=num_res_blocks)
+        attention = attention_at_lowest(ch_mult)
+        self.encoder = Encoder(ch, ch_mult, num_res_blocks, z_channels, dropout, attention, AttnBlock, TAMING)
+        self.decoder = Decoder(ch, ch_mult, num_res_blocks, z_channels, dropout, attention, AttnBlock, TAMING)
         self.quantize = MultiScaleQuantizer(
             vocab_size, z_channels, using_znorm=using_znorm, beta=beta, default_qresi_counts=default_qresi_counts,
             v_patch_nums=v_patch_nums, quant_resi=quant_resi, share_quant_resi=share_quant_resi,
