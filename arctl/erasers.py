@@ -158,14 +158,7 @@ class ActiveEraser:
 
 def choose_eraser(registry, name: str | None) -> EraserSpec:
     """The named eraser, or the only installed one when no name is given."""
-    if name is not None:
-        return registry.get("eraser", name)
-    installed = registry.names("eraser")
-    if len(installed) == 1:
-        return registry.get("eraser", installed[0])
-    if not installed:
-        raise UsageError("no eraser is installed (for example: arctl install arctl-ear)")
-    raise UsageError(f"several erasers are installed; choose one with --method ({', '.join(installed)})")
+    return registry.named_or_only("eraser", name, install="arctl-ear")
 
 
 def build_eraser(spec: EraserSpec, options: Mapping[str, Any] | None = None) -> ActiveEraser:

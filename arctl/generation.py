@@ -255,6 +255,7 @@ def generate(
     classes: Sequence[int] | None = None,
     prompts: Sequence[str] | None = None,
     images: Mapping[str, Sequence[Any]] | None = None,
+    conditions: Sequence[Condition] | None = None,
     num: int = 1,
     seed: int | None = None,
     batch_size: int | None = None,
@@ -267,7 +268,8 @@ def generate(
 ) -> list[GeneratedImage]:
     """Generate ``num`` images per condition; ``only_batch`` re-runs a single batch (for reproduce).
 
-    ``images`` maps a declared image input to its files (one for every condition, or one per condition).
+    ``images`` maps a declared image input to its files (one for every condition, or one per condition);
+    ``conditions`` are ones ``arctl.conditions.check_conditions`` already made (instead of the three above).
     ``watermark`` (an ``arctl.watermark.ActiveWatermark``) adds its processor after ``processors`` and is
     recorded in every recipe (method, options and key fingerprint, never the key). ``on_note`` hears each distinct
     note (an input resized, a mask that keeps everything, ...) once."""
@@ -282,7 +284,8 @@ def generate(
     batch_size = batch_size or spec.batch_size
     if batch_size < 1:
         raise UsageError(f"--batch-size {batch_size}: must be >= 1")
-    conditions = check_conditions(spec, classes, prompts, images)
+    if conditions is None:
+        conditions = check_conditions(spec, classes, prompts, images)
     batches = plan(conditions, num, batch_size)
     selected = list(enumerate(batches)) if only_batch is None else [(only_batch, batches[only_batch])]
     progress = progress or Progress()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from arctl.conditions import check_conditions
@@ -26,10 +27,20 @@ from arctl.images import RECIPE_KEY
 SAMPLING_ARGUMENTS = ("sampler", "cfg", "cfg_schedule", "top_k", "top_p", "temperature")
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """A checked request: settings with defaults filled in, the watermark built from its key (or None), and the
+    conditions with their image inputs already read."""
+
+    settings: Any  # arctl.generation.Settings
+    watermark: Any  # arctl.watermark.ActiveWatermark | None
+    conditions: list  # arctl.conditions.Condition
+
+
 def prepare_run(manager, spec, *, classes=None, prompts=None, images=None, sampling: Mapping[str, Any] | None = None,
                 options: Mapping[str, Any] | None = None, watermark: str | None = None, key=None,
-                notes: list[str] | None = None):
-    """Every check a run needs before (or without) loading weights: (settings, the active watermark or None).
+                notes: list[str] | None = None) -> RunPlan:
+    """Every check a run needs before (or without) loading weights, once; ``Pipeline.run`` carries the plan out.
 
     ``sampling`` holds the sampling arguments given (``SAMPLING_ARGUMENTS``; None or absent: the generator's
     default), ``options`` the ``-o`` options; warnings about a key file go to ``notes``."""
@@ -42,8 +53,8 @@ def prepare_run(manager, spec, *, classes=None, prompts=None, images=None, sampl
         raise UsageError(f"unknown sampling argument {unknown[0]!r} (known: {', '.join(SAMPLING_ARGUMENTS)})")
     marker = watermark_spec(manager.registry, watermark, key is not None)
     settings = generation.resolve_settings(manager.registry, spec, options=options, watermarker=marker, **sampling)
-    check_conditions(spec, classes, prompts, image_lists(images))
-    return settings, keyed_watermark(marker, as_key(key, [] if notes is None else notes), settings)
+    conditions = check_conditions(spec, classes, prompts, image_lists(images))
+    return RunPlan(settings, keyed_watermark(marker, as_key(key, [] if notes is None else notes), settings), conditions)
 
 
 def image_lists(images: Mapping[str, Any] | None) -> dict[str, list]:
@@ -81,35 +92,29 @@ class Pipeline:
         arguments, such as LBW's ``temperature``, only in ``options``)."""
         sampling = dict(sampler=sampler, cfg=cfg, cfg_schedule=cfg_schedule, top_k=top_k, top_p=top_p,
                         temperature=temperature)
-        results = self.run(classes=classes, prompts=prompts, images=images, num=num, seed=seed, batch_size=batch_size,
-                           watermark=watermark, key=key, progress=progress, sampling=sampling,
-                           options={**(options or {}), **more_options})
+        self.notes = []
+        plan = prepare_run(self.manager, self.spec, classes=classes, prompts=prompts, images=images, sampling=sampling,
+                           options={**(options or {}), **more_options}, watermark=watermark, key=key, notes=self.notes)
+        results = self.run(plan, num=num, seed=seed, batch_size=batch_size, progress=progress)
         for result in results:
             result.image.info[RECIPE_KEY] = json.dumps(result.recipe, sort_keys=True)
         return [result.image for result in results]
 
-    def run(self, *, classes=None, prompts=None, images=None, num: int = 1, seed: int | None = None,
-            batch_size: int | None = None, watermark: str | None = None, key=None, progress=None,
-            sampling: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None,
-            command: str = "generate", on_note=None) -> list:
-        """What a call does, as ``arctl.generation.GeneratedImage`` (image and recipe) objects; ``command`` names the
-        command the recipes record (`arctl edit` runs through here too); ``on_note`` hears each note as it comes."""
+    def run(self, plan: RunPlan, *, num: int = 1, seed: int | None = None, batch_size: int | None = None,
+            progress=None, command: str = "generate", on_note=None) -> list:
+        """Carry out a plan from ``prepare_run`` (checked before loading), as ``arctl.generation.GeneratedImage``
+        (image and recipe) objects; ``command`` names the command the recipes record (`arctl edit` runs through here
+        too); ``on_note`` hears each note as it comes, and ``self.notes`` keeps them."""
         from arctl import generation
-
-        images = image_lists(images)
-        self.notes = []
 
         def hear(text: str) -> None:
             self.notes.append(text)
             if on_note is not None:
                 on_note(text)
 
-        settings, active = prepare_run(self.manager, self.spec, classes=classes, prompts=prompts, images=images,
-                                       sampling=sampling, options=options, watermark=watermark, key=key,
-                                       notes=self.notes)
-        return generation.generate(self.manager, self.loaded, settings, classes=classes, prompts=prompts,
-                                   images=images, num=num, seed=seed, batch_size=batch_size, progress=progress,
-                                   watermark=active, on_note=hear, command=command)
+        return generation.generate(self.manager, self.loaded, plan.settings, conditions=plan.conditions, num=num,
+                                   seed=seed, batch_size=batch_size, progress=progress, watermark=plan.watermark,
+                                   on_note=hear, command=command)
 
 
 def load(model: str | None = None, *, device: str = "auto", dtype: str = "auto",

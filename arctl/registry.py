@@ -365,6 +365,18 @@ class Registry:
     def names(self, kind: str) -> list[str]:
         return sorted(self._components[kind])
 
+    def named_or_only(self, kind: str, name: str | None, *, install: str) -> ComponentSpec:
+        """The named component, or the only one of its kind when no name is given (``--method NAME`` chooses among
+        several; ``install`` is the package the error suggests when there is none)."""
+        if name is not None:
+            return self.get(kind, name)
+        installed = self.names(kind)
+        if len(installed) == 1:
+            return self.get(kind, installed[0])
+        if not installed:
+            raise UsageError(f"no {kind} is installed (for example: arctl install {install})")
+        raise UsageError(f"several {kind}s are installed; choose one with --method ({', '.join(installed)})")
+
     def checkpoints(self) -> list[ModelRef]:
         return list(self._checkpoints.values())
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from arctl.errors import ArctlError, PluginError, UsageError
+from arctl.errors import ArctlError, PluginError
 from arctl.keys import WatermarkKey
 from arctl.registry import WatermarkerSpec
 
@@ -76,14 +76,7 @@ class ActiveWatermark:
 
 def choose_watermarker(registry, name: str | None) -> WatermarkerSpec:
     """The named watermarker, or the only installed one when no name is given."""
-    if name is not None:
-        return registry.get("watermarker", name)
-    installed = registry.names("watermarker")
-    if len(installed) == 1:
-        return registry.get("watermarker", installed[0])
-    if not installed:
-        raise UsageError("no watermarker is installed (for example: arctl install arctl-lbw)")
-    raise UsageError(f"several watermarkers are installed; choose one with --method ({', '.join(installed)})")
+    return registry.named_or_only("watermarker", name, install="arctl-lbw")
 
 
 def build_watermark(spec: WatermarkerSpec, key: WatermarkKey, options: Mapping[str, Any]) -> ActiveWatermark:

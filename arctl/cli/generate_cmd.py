@@ -101,16 +101,19 @@ def add_commands(app: typer.Typer, manager) -> None:
         ref = generation.generator_ref(manager.registry, model)
         sampling = dict(sampler=sampler, cfg=cfg, cfg_schedule=cfg_schedule, top_k=top_k, top_p=top_p,
                         temperature=temperature)
-        request = dict(classes=classes, prompts=prompts, images=parse_images(images), sampling=sampling,
-                       options=split_assignments(option or []), watermark=watermark)
-        key = checked_key(manager, ref.owner, key_file, request)
+        warnings: list[str] = []
+        plan = pipeline.prepare_run(manager, ref.owner, classes=classes, prompts=prompts, images=parse_images(images),
+                                    sampling=sampling, options=split_assignments(option or []), watermark=watermark,
+                                    key=key_file, notes=warnings)
+        for text in warnings:
+            note(text, "warning")
         pipe = pipeline.load(model, device=device, dtype=dtype, weights=parse_weights(weights, ref.checkpoint.main_role),
                              erasure=erasure, manager=manager)
         accelerator = pipe.loaded.accelerator
         accelerator.reset_peak_memory()
         started = time.perf_counter()
         with StepProgress(f"{model}") as progress:
-            results = pipe.run(**request, num=num, seed=seed, batch_size=batch_size, key=key, on_note=note,
+            results = pipe.run(plan, num=num, seed=seed, batch_size=batch_size, on_note=note,
                                progress=generation.Progress(progress.start, progress.advance))
         accelerator.synchronize()
         seconds = time.perf_counter() - started
@@ -172,15 +175,3 @@ def add_commands(app: typer.Typer, manager) -> None:
             err().print("versions changed since the image was made: " + ", ".join(verdict.version_changes))
         if not verdict.identical:
             raise typer.Exit(1)
-
-
-def checked_key(manager, spec, key_file: Optional[Path], request: dict):
-    """Every check of the run before any weights load; the watermark key read from ``key_file`` (its warnings
-    printed), or None."""
-    from arctl.pipeline import prepare_run
-
-    warnings: list[str] = []
-    _, active = prepare_run(manager, spec, **request, key=key_file, notes=warnings)
-    for text in warnings:
-        note(text, "warning")
-    return active.key if active else None

@@ -63,18 +63,19 @@ def edit_command():
         if out.exists() and not force:
             raise ArctlError(f"{out} exists; pass --force to overwrite it")
         ref = generation.generator_ref(manager.registry, model)
-        request = dict(classes=None if class_id is None else [class_id], images={"image": [image], "mask": [mask]},
-                       sampling=dict(cfg=cfg, top_k=top_k, top_p=top_p), options=split_assignments(option or []),
-                       watermark=watermark)
         warnings: list[str] = []
-        _, active = pipeline.prepare_run(manager, ref.owner, **request, key=key_file, notes=warnings)
+        plan = pipeline.prepare_run(manager, ref.owner, classes=None if class_id is None else [class_id],
+                                    images={"image": [image], "mask": [mask]},
+                                    sampling=dict(cfg=cfg, top_k=top_k, top_p=top_p),
+                                    options=split_assignments(option or []), watermark=watermark, key=key_file,
+                                    notes=warnings)
         for text in warnings:
             note(text, "warning")
         pipe = pipeline.load(model, device=device, dtype=dtype, manager=manager, erasure=erasure,
                              weights=parse_weights(weights, ref.checkpoint.main_role))
         with StepProgress(f"{model} edit") as progress:
-            [result] = pipe.run(**request, seed=seed, key=active.key if active else None, command="edit",
-                                progress=generation.Progress(progress.start, progress.advance), on_note=note)
+            [result] = pipe.run(plan, seed=seed, command="edit", on_note=note,
+                                progress=generation.Progress(progress.start, progress.advance))
         save_png(result.image, out, result.recipe)
         typer.echo(str(out))
 
