@@ -143,7 +143,7 @@ class Subject:
         self.num, self.batch_size = num, batch_size
         self.conditions = {k: (image_lists(v) if k == "images" else v) for k, v in conditions.items()}
         self.loaded = load_model(manager, model, device=device)
-        self.settings, _ = prepare_run(manager, self.loaded.spec, options=options, **conditions)
+        self.settings = prepare_run(manager, self.loaded.spec, options=options, **conditions).settings
 
     def generate(self, seed: int | None = 0, **kwargs) -> list:
         from arctl.generation import generate
