@@ -14,8 +14,11 @@ def register_accelerators(register):
 
 @hookimpl
 def register_samplers(register):
-    register(SamplerSpec("multinomial", "Temperature, then top-k, then top-p, then a draw from the seeded generator.", "arctl.sampling:MultinomialSampler"))
-    register(SamplerSpec("greedy", "Always the most likely token (deterministic, ignores the seed).", "arctl.sampling:GreedySampler"))
+    # --temperature also scales a diffusion head's noise, so multinomial acts on both seams; greedy only draws tokens
+    register(SamplerSpec("multinomial", "Temperature, then top-k, then top-p, then a draw from the seeded generator.", "arctl.sampling:MultinomialSampler",
+                         acts_on=("token-logits", "diffusion-steps")))
+    register(SamplerSpec("greedy", "Always the most likely token (deterministic, ignores the seed).", "arctl.sampling:GreedySampler",
+                         acts_on=("token-logits",)))
     register(CFGScheduleSpec("constant", "Guidance weight cfg at every step, off for cfg <= 1 (LlamaGen).", "arctl.sampling:ConstantCFG"))
     register(CFGScheduleSpec("linear", "Weight 1 + cfg * progress: unguided at the first step, 1 + cfg at the last (VAR).", "arctl.sampling:LinearCFG"))
     register(CFGScheduleSpec("half-linear", "Weight ramps from 1 to cfg over the first half of generation, then holds (Token-Shuffle).", "arctl.sampling:HalfLinearCFG"))

@@ -37,13 +37,18 @@ def check_marking(manager, *, method: str | None, options: Mapping[str, Any], mo
                   weights: Sequence[str] | Mapping[str, str] | None = None) -> MarkingRequest:
     """Every usage error of a marking or detection, before anything loads. ``weights`` is a role -> path mapping
     or ``--weights`` text (``PATH`` or ``ROLE=PATH``)."""
+    from arctl.compositions import check_watermarker
     from arctl.hub import parse_weights
     from arctl.options import parse_options
+    from arctl.registry import GeneratorSpec
     from arctl.tokenizers import tokenizer_checkpoint
     from arctl.watermark import choose_watermarker
 
     spec = choose_watermarker(manager.registry, method)
     parsed = parse_options(options, spec.options, owner=f"watermarker {spec.name}")
+    owner = manager.registry.model(model).owner
+    if isinstance(owner, GeneratorSpec):  # a tokenizer checkpoint is the tokenizer itself
+        check_watermarker(owner, spec, generating=False)
     checkpoint = tokenizer_checkpoint(manager.registry, model)[1]
     by_role = dict(weights) if isinstance(weights, Mapping) else parse_weights(weights, checkpoint.main_role)
     return MarkingRequest(spec, parsed, model, by_role)

@@ -138,6 +138,21 @@ class SamplingDefaults:
 
 IMAGE_MODES = ("RGB", "L")
 
+# The sampling seams a generator offers (GeneratorSpec.offers) and a sampler acts on (SamplerSpec.acts_on):
+# "token-logits": discrete tokens drawn through the core's TokenSampling chain (processors, then the sampler's draw);
+# "diffusion-steps": a diffusion head that asks the sampler for each iteration's denoising chain (steps, clip, noise).
+SEAMS = ("token-logits", "diffusion-steps")
+# What a watermarker may need (WatermarkerSpec.needs): a seam, or "tokenizer" (the generator declares one, so that
+# images can be re-encoded for marking after the fact and for detection).
+WATERMARK_NEEDS = (*SEAMS, "tokenizer")
+
+
+def _validate_words(spec: ComponentSpec, field_name: str, words: tuple[str, ...], vocabulary: tuple[str, ...],
+                    *, empty: bool) -> None:
+    if not isinstance(words, tuple) or (not words and not empty) or any(w not in vocabulary for w in words):
+        amount = "a subset" if empty else "a non-empty subset"
+        raise PluginError(f"{spec.kind} {spec.name!r}: {field_name} must be {amount} of {vocabulary}")
+
 
 @dataclass(frozen=True)
 class ImageInput:
@@ -169,7 +184,8 @@ class GeneratorSpec(ComponentSpec):
     """An image generator. ``conditioning`` is "class", "text" or "none"; ``cfg_help`` says what --cfg means.
 
     ``image_inputs`` are the image conditions it accepts (see ``ImageInput``). ``domain`` names the kind of images it
-    makes ("imagenet", "shapes", "text-to-image"): judges declare the domains they can score."""
+    makes ("imagenet", "shapes", "text-to-image"): judges declare the domains they can score. ``class_names`` names
+    the classes, index = class id: a tuple, or a function returning one, called on first use (``arctl.classes``)."""
 
     kind: ClassVar[str] = "generator"
     checkpoints: tuple[Checkpoint, ...] = ()
@@ -182,10 +198,16 @@ class GeneratorSpec(ComponentSpec):
     batch_size: int = 8
     image_inputs: tuple[ImageInput, ...] = ()
     domain: str | None = None
+    # the seams (SEAMS) its sampling goes through. The default is the token generator the docs describe, so an
+    # undeclared one keeps every token sampler and watermarker; an undeclared diffusion head is refused diffusion
+    # samplers in one line (loud, where a permissive default would record samplers that changed nothing).
+    offers: tuple[str, ...] = ("token-logits",)
+    class_names: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
 
     def validate(self) -> None:
         super().validate()
         _validate_checkpoints(self, self.checkpoints)
+        _validate_words(self, "offers", self.offers, SEAMS, empty=False)
         if self.conditioning not in ("class", "text", "none"):
             raise PluginError(f"generator {self.name!r}: conditioning must be 'class', 'text' or 'none'")
         if self.conditioning == "class" and not (isinstance(self.num_classes, int) and self.num_classes > 0):
@@ -216,6 +238,13 @@ class SamplerSpec(ComponentSpec):
 
     kind: ClassVar[str] = "sampler"
     options: tuple[Option, ...] = ()
+    # the seams (SEAMS) it acts on; a generator offering none of them is refused. The default is what processors and
+    # draw act on: an undeclared token sampler keeps working, one that chooses diffusion steps must say so.
+    acts_on: tuple[str, ...] = ("token-logits",)
+
+    def validate(self) -> None:
+        super().validate()
+        _validate_words(self, "acts_on", self.acts_on, SEAMS, empty=False)
 
 
 @dataclass(frozen=True)
@@ -239,6 +268,14 @@ class WatermarkerSpec(ComponentSpec):
 
     kind: ClassVar[str] = "watermarker"
     options: tuple[Option, ...] = ()
+    # what marking a generator's images while generating needs of it (WATERMARK_NEEDS, all of them); marking existing
+    # images and detection go through the tokenizer alone, so only a "tokenizer" need applies there. The default is
+    # the watermarker the docs describe: it marks token logits and detects by re-encoding with the tokenizer.
+    needs: tuple[str, ...] = ("token-logits", "tokenizer")
+
+    def validate(self) -> None:
+        super().validate()
+        _validate_words(self, "needs", self.needs, WATERMARK_NEEDS, empty=True)
 
 
 ERASABLE_CONDITIONING = ("class", "text")

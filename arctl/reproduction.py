@@ -131,6 +131,7 @@ def regenerate(manager, recipe: dict, *, device: str | None = None, dtype: str |
     """Re-run the one batch an image came from and return that image (``GeneratedImage``). A watermarked image
     needs its key (a ``WatermarkKey`` or a key file)."""
     from arctl import generation
+    from arctl.compositions import check_composition
 
     notes = [] if notes is None else notes
     check_recipe(recipe)
@@ -141,6 +142,7 @@ def regenerate(manager, recipe: dict, *, device: str | None = None, dtype: str |
     options = {**recipe["options"], **(recipe["watermark"]["options"] if marker else {})}
     settings = generation.resolve_settings(manager.registry, ref.owner, options=options, watermarker=marker,
                                            **recipe["sampling"])
+    check_composition(ref.owner, manager.registry.get("sampler", settings.sampling.sampler), marker)
     active = keyed_watermark(marker, key, settings)
     loaded = generation.load_model(manager, recipe["model"], device=device or recipe["device"],
                                    dtype=dtype or recipe["dtype"], weights=recorded_weights(ref, recipe),

@@ -27,4 +27,4 @@ OPTIONS = (
 @arctl.hookimpl
 def register_samplers(register):
     register(SamplerSpec("disa", "Diffusion step annealing: fewer denoising steps for later iterations (DiSA).",
-                         "arctl_disa.sampler:DiSASampler", options=OPTIONS))
+                         "arctl_disa.sampler:DiSASampler", options=OPTIONS, acts_on=("diffusion-steps",)))

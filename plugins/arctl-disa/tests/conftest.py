@@ -48,7 +48,7 @@ class SeamToy(Generator):
 
 
 SEAM_TOY_SPEC = GeneratorSpec("seam-toy", "Toy generator that only exposes the diffusion seam.", SeamToy,
-                              checkpoints=(SEAM_TOY,), conditioning="none",
+                              checkpoints=(SEAM_TOY,), conditioning="none", offers=("diffusion-steps",),
                               options=(Option("num_iter", int, 8, "iterations", min=4),))
 
 

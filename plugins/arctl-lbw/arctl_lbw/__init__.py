@@ -39,7 +39,8 @@ OPTIONS = (
 @arctl.hookimpl
 def register_watermarkers(register):
     register(WatermarkerSpec("lbw", "Lexical-bias watermark: keyed green lists over the codebook, detected after "
-                             "re-encoding with the model's tokenizer.", "arctl_lbw.watermarker:LBW", options=OPTIONS))
+                             "re-encoding with the model's tokenizer.", "arctl_lbw.watermarker:LBW", options=OPTIONS,
+                             needs=("token-logits", "tokenizer")))
 
 
 @arctl.hookimpl
