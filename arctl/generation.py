@@ -1,7 +1,8 @@
 """Running a generator: settings, batching, per-batch seeds, and the recipe each image carries.
 
 Every batch gets its own generator stream derived from (seed, batch index), so batches never repeat
-each other's noise, and one image can be regenerated exactly by re-running only its batch.
+each other's noise, and one image can be regenerated exactly by re-running only its batch. Batches are planned
+when they are reached and images are handed on as each batch finishes, so a run of any length holds one batch.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import math
 import os
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -56,10 +57,14 @@ class GeneratedImage:
 
 @dataclass
 class Progress:
-    """Callbacks for long work: ``start(total)`` once, ``advance()`` per step."""
+    """Callbacks for long work: ``start(total)`` once, then ``advance(n, **fields)`` as work is done: ``n`` more
+    units (1 if not given; 0 to update only the details) and fields a display may show (the step within a batch).
+
+    Generation counts images: ``start(images in the run)``, ``advance(0, step="3/6")`` per step of a batch and
+    ``advance(len(batch))`` when a batch's images are done."""
 
     start: Callable[[int], None] = lambda total: None
-    advance: Callable[[], None] = lambda: None
+    advance: Callable[..., None] = lambda n=1, **fields: None
 
 
 @dataclass
@@ -178,10 +183,59 @@ def batch_seed(seed: int, batch_index: int) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def plan(conditions: Sequence[Any], num: int, batch_size: int) -> list[list[tuple[int, Any]]]:
+@dataclass(frozen=True)
+class Batches:
+    """A run's items (index, condition), ``num`` per condition in order, cut into batches of ``size``. A batch is
+    computed when it is asked for, so planning a run of any length takes constant time and memory."""
+
+    conditions: tuple
+    num: int
+    size: int
+
+    @property
+    def images(self) -> int:
+        return len(self.conditions) * self.num
+
+    def __len__(self) -> int:
+        return -(-self.images // self.size)
+
+    def __getitem__(self, index: int) -> list[tuple[int, Any]]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of a run of {len(self)}")
+        start = index * self.size
+        return [(i, self.conditions[i // self.num]) for i in range(start, min(start + self.size, self.images))]
+
+    def __iter__(self) -> Iterator[list[tuple[int, Any]]]:
+        return (self[index] for index in range(len(self)))
+
+
+def plan(conditions: Sequence[Any], num: int, batch_size: int) -> Batches:
     """Items (index, condition), ``num`` per condition in order, cut into batches."""
-    items = [(i, c) for i, c in enumerate(c for c in conditions for _ in range(num))]
-    return [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    return Batches(tuple(conditions), num, batch_size)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a run generates, fixed before any work: its seed (drawn now when none is given, so it can be shown
+    first) and its batches."""
+
+    seed: int
+    batches: Batches
+
+
+def plan_run(spec: GeneratorSpec, conditions: Sequence[Condition], *, num: int = 1, seed: int | None = None,
+             batch_size: int | None = None) -> Run:
+    """Check the run's size and seed (before any weights load) and plan it; ``batch_size`` None: the spec's."""
+    num = number(int, "num", num)
+    if num < 1:
+        raise UsageError(f"--num {num}: must be >= 1")
+    seed = secrets.randbits(63) if seed is None else number(int, "seed", seed)
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed {seed}: must be in 0..{MAX_SEED}")
+    batch_size = spec.batch_size if batch_size is None else number(int, "batch-size", batch_size)
+    if batch_size < 1:
+        raise UsageError(f"--batch-size {batch_size}: must be >= 1")
+    return Run(seed, plan(conditions, num, batch_size))
 
 
 def build_sampling(registry, settings: Settings, rng, processors: Sequence = ()):
@@ -260,36 +314,47 @@ def generate(
     seed: int | None = None,
     batch_size: int | None = None,
     only_batch: int | None = None,
+    **streaming: Any,
+) -> list[GeneratedImage]:
+    """Generate ``num`` images per condition, as a list; ``only_batch`` re-runs a single batch (for reproduce).
+
+    ``images`` maps a declared image input to its files (one for every condition, or one per condition);
+    ``conditions`` are ones ``arctl.conditions.check_conditions`` already made (instead of the three above). The
+    other keywords are ``stream``'s."""
+    if conditions is None:
+        conditions = check_conditions(loaded.spec, classes, prompts, images)
+    run = plan_run(loaded.spec, conditions, num=num, seed=seed, batch_size=batch_size)
+    return list(stream(manager, loaded, settings, run, only_batch=only_batch, **streaming))
+
+
+def stream(
+    manager,
+    loaded: LoadedModel,
+    settings: Settings,
+    run: Run,
+    *,
+    only_batch: int | None = None,
     processors: Sequence = (),
     progress: Progress | None = None,
     watermark=None,
     on_note: Callable[[str], None] | None = None,
     command: str = "generate",
-) -> list[GeneratedImage]:
-    """Generate ``num`` images per condition; ``only_batch`` re-runs a single batch (for reproduce).
+) -> Iterator[GeneratedImage]:
+    """The images of a planned run (``plan_run``), handed on batch by batch as each finishes, so a caller that
+    writes them as they come holds one batch whatever the run's length; ``only_batch`` runs a single batch.
 
-    ``images`` maps a declared image input to its files (one for every condition, or one per condition);
-    ``conditions`` are ones ``arctl.conditions.check_conditions`` already made (instead of the three above).
     ``watermark`` (an ``arctl.watermark.ActiveWatermark``) adds its processor after ``processors`` and is
     recorded in every recipe (method, options and key fingerprint, never the key). ``on_note`` hears each distinct
-    note (an input resized, a mask that keeps everything, ...) once."""
+    note (an input resized, a mask that keeps everything, ...) once; ``command`` is what the recipes record."""
     from arctl.images import to_pil
 
-    if num < 1:
-        raise UsageError(f"--num {num}: must be >= 1")
-    seed = secrets.randbits(63) if seed is None else int(seed)
-    if not 0 <= seed <= MAX_SEED:
-        raise UsageError(f"--seed {seed}: must be in 0..{MAX_SEED}")
-    spec = loaded.spec
-    batch_size = batch_size or spec.batch_size
-    if batch_size < 1:
-        raise UsageError(f"--batch-size {batch_size}: must be >= 1")
-    if conditions is None:
-        conditions = check_conditions(spec, classes, prompts, images)
-    batches = plan(conditions, num, batch_size)
-    selected = list(enumerate(batches)) if only_batch is None else [(only_batch, batches[only_batch])]
+    batches = run.batches
+    indices = range(len(batches)) if only_batch is None else [only_batch]
+    if only_batch is not None:
+        batches[only_batch]  # an index out of range fails here, before any work
     progress = progress or Progress()
-    progress.start(len(selected) * loaded.generator.num_steps(settings.generator_options))
+    progress.start(batches.images if only_batch is None else len(batches[only_batch]))
+    steps = loaded.generator.num_steps(settings.generator_options)
     heard: set[str] = set()
 
     def note(text: str) -> None:
@@ -303,13 +368,17 @@ def generate(
         # the watermarker's plugin version decides the mark as much as the generator's
         marked = {"watermark": watermark.record(), "versions": {**loaded.versions, **versions(manager, watermark.spec)}}
 
-    results = []
-    for batch_index, items in selected:
-        tensors = run_batch(manager.registry, loaded, settings, items, seed=seed, batch_index=batch_index,
-                            processors=processors, on_step=lambda ctx: progress.advance(), on_note=note)
+    for batch_index in indices:
+        items = batches[batch_index]
+        done = iter(range(1, steps + 1))
+        tensors = run_batch(manager.registry, loaded, settings, items, seed=run.seed, batch_index=batch_index,
+                            processors=processors, on_note=note,
+                            on_step=lambda ctx: progress.advance(0, step=f"{next(done, steps)}/{steps}"))
+        results = []
         for (item, condition), image in zip(items, to_pil(tensors)):
-            recipe = make_recipe(loaded, settings, command=command, conditions=conditions, num=num,
-                                 batch_size=batch_size, seed=seed, item=item, condition=condition)
+            recipe = make_recipe(loaded, settings, command=command, conditions=batches.conditions, num=batches.num,
+                                 batch_size=batches.size, seed=run.seed, item=item, condition=condition)
             recipe.update(copy.deepcopy(marked))
             results.append(GeneratedImage(image, recipe))
-    return results
+        progress.advance(len(results))
+        yield from results

@@ -17,7 +17,7 @@ import stat
 from pathlib import Path
 
 from arctl.errors import ArctlError
-from arctl.files import atomic_write
+from arctl.files import atomic_write, check_output_file
 
 KEY_FORMAT = "arctl-watermark-key"
 KEY_VERSION = 1
@@ -52,11 +52,7 @@ class WatermarkKey:
 
 def write_key(path: str | os.PathLike, key: WatermarkKey, *, force: bool = False) -> Path:
     """Write ``key`` atomically with mode 0600; an existing file is kept unless ``force``."""
-    path = Path(path)
-    if path.is_dir():
-        raise ArctlError(f"{path} is a directory")
-    if path.exists() and not force:
-        raise ArctlError(f"{path} exists; pass --force to overwrite it")
+    path = check_output_file(path, force=force)
     text = json.dumps({"format": KEY_FORMAT, "version": KEY_VERSION, "secret": key._secret.hex()}) + "\n"
     return atomic_write(path, lambda tmp: tmp.write_text(text), mode=0o600)
 

@@ -102,9 +102,17 @@ class Pipeline:
 
     def run(self, plan: RunPlan, *, num: int = 1, seed: int | None = None, batch_size: int | None = None,
             progress=None, command: str = "generate", on_note=None) -> list:
-        """Carry out a plan from ``prepare_run`` (checked before loading), as ``arctl.generation.GeneratedImage``
-        (image and recipe) objects; ``command`` names the command the recipes record (`arctl edit` runs through here
-        too); ``on_note`` hears each note as it comes, and ``self.notes`` keeps them."""
+        """Carry out a plan from ``prepare_run`` (checked before loading), as a list of
+        ``arctl.generation.GeneratedImage`` (image and recipe); ``stream`` hands them on batch by batch instead."""
+        from arctl import generation
+
+        run = generation.plan_run(self.spec, plan.conditions, num=num, seed=seed, batch_size=batch_size)
+        return list(self.stream(plan, run, progress=progress, command=command, on_note=on_note))
+
+    def stream(self, plan: RunPlan, run, *, progress=None, command: str = "generate", on_note=None):
+        """The images of ``run`` (``arctl.generation.plan_run``: seed and batches, fixed before loading), yielded as
+        each batch finishes; ``command`` names the command the recipes record (`arctl edit` runs through here too);
+        ``on_note`` hears each note as it comes, and ``self.notes`` keeps them."""
         from arctl import generation
 
         def hear(text: str) -> None:
@@ -112,10 +120,8 @@ class Pipeline:
             if on_note is not None:
                 on_note(text)
 
-        return generation.generate(self.manager, self.loaded, plan.settings, conditions=plan.conditions, num=num,
-                                   seed=seed, batch_size=batch_size, progress=progress, watermark=plan.watermark,
-                                   on_note=hear, command=command)
-
+        return generation.stream(self.manager, self.loaded, plan.settings, run, progress=progress,
+                                 watermark=plan.watermark, on_note=hear, command=command)
 
 def load(model: str | None = None, *, device: str = "auto", dtype: str = "auto",
          weights: Mapping[str, str] | None = None, erasure: str | os.PathLike | None = None, manager=None) -> Pipeline:

@@ -573,11 +573,14 @@ def test_batch_seed_is_stable_across_releases():
 
 def test_plan():
     batches = plan([3, 7], 3, 4)
-    assert batches == [[(0, 3), (1, 3), (2, 3), (3, 7)], [(4, 7), (5, 7)]]
-    assert plan(["a", "b", "c"], 1, 8) == [[(0, "a"), (1, "b"), (2, "c")]]
-    assert plan([None], 5, 2) == [[(0, None), (1, None)], [(2, None), (3, None)], [(4, None)]]
-    assert plan([1, 2], 2, 1) == [[(0, 1)], [(1, 1)], [(2, 2)], [(3, 2)]]
-    assert plan([9], 4, 4) == [[(0, 9), (1, 9), (2, 9), (3, 9)]]
+    assert list(batches) == [[(0, 3), (1, 3), (2, 3), (3, 7)], [(4, 7), (5, 7)]]
+    assert len(batches) == 2 and batches.images == 6 and batches[1] == [(4, 7), (5, 7)]
+    assert list(plan(["a", "b", "c"], 1, 8)) == [[(0, "a"), (1, "b"), (2, "c")]]
+    assert list(plan([None], 5, 2)) == [[(0, None), (1, None)], [(2, None), (3, None)], [(4, None)]]
+    assert list(plan([1, 2], 2, 1)) == [[(0, 1)], [(1, 1)], [(2, 2)], [(3, 2)]]
+    assert list(plan([9], 4, 4)) == [[(0, 9), (1, 9), (2, 9), (3, 9)]]
+    with pytest.raises(IndexError):
+        batches[2]
 
 
 def values(conditions):

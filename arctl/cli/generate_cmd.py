@@ -1,8 +1,6 @@
 """`arctl generate` and `arctl reproduce`: parsing and printing around ``arctl.pipeline`` and ``arctl.reproduction``."""
 
 
-import re
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -27,6 +25,7 @@ from arctl.cli.options import (
     WatermarkOption,
     WeightsOption,
 )
+from arctl.cli.image_writer import MAX_GRID_IMAGES, ImageWriter
 from arctl.cli.output import StepProgress, err, note, print_json
 from arctl.errors import UsageError
 from arctl.options import split_assignments
@@ -41,19 +40,6 @@ def parse_images(values: list[str] | None) -> dict[str, list[str]]:
             raise UsageError(f"--image {value!r}: expected NAME=PATH")
         images.setdefault(name.strip(), []).append(path)
     return images
-
-
-def output_stem(recipe: dict) -> str:
-    condition = recipe["condition"]
-    if condition is None:  # the null condition (an edit towards no class)
-        tag = "u"
-    elif recipe["conditioning"] == "class":
-        tag = f"c{condition}"
-    elif recipe["conditioning"] == "text":
-        tag = re.sub(r"[^a-z0-9]+", "-", str(condition).lower()).strip("-")[:40] or "prompt"
-    else:
-        tag = "u"
-    return f"{recipe['model']}_{tag}_s{recipe['seed']}_{recipe['item']:03d}"
 
 
 def add_commands(app: typer.Typer, manager) -> None:
@@ -92,11 +78,10 @@ def add_commands(app: typer.Typer, manager) -> None:
     ) -> None:
         """Generate images; each PNG carries the full recipe to regenerate it."""
         from arctl import generation, pipeline
+        from arctl.files import check_output_dir
         from arctl.hub import parse_weights
-        from arctl.images import make_grid, save_png, unique_path
 
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"--out {out}: exists and is not a directory")
+        check_output_dir(out)
         model = model or manager.registry.default_model()
         ref = generation.generator_ref(manager.registry, model)
         sampling = dict(sampler=sampler, cfg=cfg, cfg_schedule=cfg_schedule, top_k=top_k, top_p=top_p,
@@ -105,43 +90,31 @@ def add_commands(app: typer.Typer, manager) -> None:
         plan = pipeline.prepare_run(manager, ref.owner, classes=classes, prompts=prompts, images=parse_images(images),
                                     sampling=sampling, options=split_assignments(option or []), watermark=watermark,
                                     key=key_file, notes=warnings)
+        run = generation.plan_run(ref.owner, plan.conditions, num=num, seed=seed, batch_size=batch_size)
+        if grid and run.batches.images > MAX_GRID_IMAGES:
+            raise UsageError(f"--grid: {run.batches.images} images are too many for one grid (at most "
+                             f"{MAX_GRID_IMAGES}); leave out --grid")
         for text in warnings:
             note(text, "warning")
         pipe = pipeline.load(model, device=device, dtype=dtype, weights=parse_weights(weights, ref.checkpoint.main_role),
                              erasure=erasure, manager=manager)
         accelerator = pipe.loaded.accelerator
+        where = accelerator.describe()
+        err().print(f"{model} on {where['device']} ({where['dtype']}): {run.batches.images} image(s) in "
+                    f"{len(run.batches)} batch(es) of up to {run.batches.size}, seed {run.seed}, into {out}",
+                    markup=False, highlight=False)
+        writer = ImageWriter(out, model, run, as_json=as_json, keep_for_grid=grid)
         accelerator.reset_peak_memory()
-        started = time.perf_counter()
-        with StepProgress(f"{model}") as progress:
-            results = pipe.run(plan, num=num, seed=seed, batch_size=batch_size, on_note=note,
-                               progress=generation.Progress(progress.start, progress.advance))
-        accelerator.synchronize()
-        seconds = time.perf_counter() - started
-        paths = [save_png(r.image, unique_path(out, output_stem(r.recipe)), r.recipe) for r in results]
-        grid_path = None
-        if grid:
-            grid_recipe = {k: v for k, v in results[0].recipe.items() if k not in ("item", "condition")}
-            stem = f"{model}_grid_s{results[0].recipe['seed']}"
-            grid_path = save_png(make_grid([r.image for r in results]), unique_path(out, stem), grid_recipe)
-        summary = {
-            "model": model,
-            "images": [{"path": str(p), "condition": r.recipe["condition"], "item": r.recipe["item"]}
-                       for p, r in zip(paths, results)],
-            "grid": str(grid_path) if grid_path else None,
-            "seed": results[0].recipe["seed"],
-            "seconds": round(seconds, 3),
-            "images_per_second": round(len(results) / seconds, 3) if seconds > 0 else None,
-            "peak_memory_bytes": accelerator.peak_memory(),
-            "watermark": results[0].recipe.get("watermark"),
-            **accelerator.describe(),
-        }
-        if as_json:
-            print_json(summary)
-            return
-        for p in paths + ([grid_path] if grid_path else []):
-            typer.echo(str(p))
-        err().print(f"{len(paths)} image(s) in {seconds:.2f}s on {summary['device']} ({summary['dtype']}), "
-                    f"seed {summary['seed']}")
+        try:
+            with StepProgress(model, unit="images") as progress:
+                for result in pipe.stream(plan, run, on_note=note,
+                                          progress=generation.Progress(progress.start, progress.advance)):
+                    writer.write(result)
+            accelerator.synchronize()
+            writer.finish(accelerator)
+        except BaseException as exc:  # Ctrl-C or a failure: what is written stays, and the user hears how much
+            writer.stop(interrupted=isinstance(exc, KeyboardInterrupt))
+            raise
 
     @app.command()
     def reproduce(
@@ -149,15 +122,21 @@ def add_commands(app: typer.Typer, manager) -> None:
         device: Annotated[Optional[str], typer.Option(help="Override the recorded device.")] = None,
         dtype: Annotated[Optional[str], typer.Option(help="Override the recorded dtype.",
                                                      autocompletion=lambda: DTYPES)] = None,
-        out: Annotated[Optional[Path], typer.Option("--out", help="Also save the regenerated image here.")] = None,
+        out: Annotated[Optional[Path], typer.Option("--out", help="Also save the regenerated image here (.png).")] = None,
+        force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON verdict.")] = False,
         key_file: Annotated[Optional[Path], typer.Option("--key-file", help="The key a watermarked IMAGE was made "
                                                                             "with.")] = None,
     ) -> None:
         """Re-run the recipe stored in IMAGE and say whether the result is identical (exit 1 if not)."""
+        from arctl.files import check_output_file
         from arctl.images import save_png
         from arctl.reproduction import reproduce as reproduce_image
 
+        if out is not None:
+            if out.suffix.lower() != ".png":
+                raise UsageError(f"--out {out}: must end in .png")
+            check_output_file(out, force=force)
         verdict = reproduce_image(manager, image, device=device, dtype=dtype, key=key_file)
         for text in verdict.notes:
             note(text)

@@ -38,23 +38,32 @@ def human_size(size: int | None) -> str:
 
 
 class StepProgress:
-    """A rich progress bar on stderr, fed by the generation loop's callbacks."""
+    """A rich progress bar on stderr, fed by ``arctl.generation.Progress`` callbacks: done / total ``unit``, the
+    fields of the last ``advance`` (the step within a batch, a loss) as detail, the rate and the time left."""
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, unit: str = "steps") -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        from arctl.cli.rate_column import RateColumn
+
+        console = err()
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=err(), transient=True,
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+            TextColumn("{task.fields[detail]}"), RateColumn(unit), TimeRemainingColumn(),
+            console=console, transient=True,
+            disable=not console.is_terminal,  # a bar is drawn for a person; a log file gets no stray blank lines
+            # stdout printed while the bar is drawn goes above it on the terminal, but into a pipe when redirected
+            redirect_stdout=sys.stdout.isatty(),
         )
         self.description = description
         self.task = None
 
     def start(self, total: int) -> None:
-        self.task = self.progress.add_task(self.description, total=total)
+        self.task = self.progress.add_task(self.description, total=total, detail="")
 
-    def advance(self) -> None:
-        self.progress.advance(self.task)
+    def advance(self, n: int = 1, **fields) -> None:
+        detail = " ".join(f"{name} {value}" for name, value in fields.items())
+        self.progress.update(self.task, advance=n, **({"detail": detail} if fields else {}))
 
     def __enter__(self) -> StepProgress:
         self.progress.start()
@@ -62,3 +71,4 @@ class StepProgress:
 
     def __exit__(self, *exc) -> None:
         self.progress.stop()
+

@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from arctl.cli.options import DeviceOption
 from arctl.cli.output import err, note, print_json
-from arctl.errors import ArctlError, UsageError
+from arctl.errors import UsageError
 from arctl.options import split_assignments
 
 MethodOption = Annotated[Optional[str], typer.Option("--method", help="Watermarker (default: the only one installed).")]
@@ -64,14 +64,14 @@ def add_commands(app: typer.Typer, manager) -> None:
     ) -> None:
         """Mark IMAGE after the fact: re-encode it with MODEL's tokenizer, keep only marked tokens, decode."""
         from arctl import marking
+        from arctl.files import check_output_file
         from arctl.images import open_image, save_png
 
         if out.suffix.lower() != ".png":
             raise UsageError(f"--out {out}: must end in .png")
         request = marking.check_marking(manager, method=method, options=split_assignments(option or []), model=model,
                                         weights=weights)
-        if out.exists() and not force:
-            raise ArctlError(f"{out} exists; pass --force to overwrite it")
+        check_output_file(out, force=force)
         picture = open_image(image)
         loaded = marking.load_marking(manager, request, read_key_file(key_file), device=device)
         notes: list[str] = []

@@ -26,7 +26,7 @@ class RichTracker:
         def start(total: int) -> None:
             state["task"] = self.progress.add_task(description, total=total)
 
-        return Progress(start=start, advance=lambda: self.progress.advance(state["task"]))
+        return Progress(start=start, advance=lambda n=1, **fields: self.progress.advance(state["task"], n))
 
 
 def make_app() -> typer.Typer:

@@ -22,7 +22,7 @@ from arctl.cli.options import (
     WatermarkOption,
     WeightsOption,
 )
-from arctl.errors import ArctlError, UsageError
+from arctl.errors import UsageError
 
 MASK_HELP = "PNG mask: white = regenerate, black = keep (in-painting: a white hole; out-painting: a black centre)."
 
@@ -53,6 +53,7 @@ def edit_command():
         from arctl import generation, pipeline
         from arctl.cli import plugin_manager
         from arctl.cli.output import StepProgress, note
+        from arctl.files import check_output_file
         from arctl.hub import parse_weights
         from arctl.images import save_png
         from arctl.options import split_assignments
@@ -60,8 +61,7 @@ def edit_command():
         manager = plugin_manager(ctx)
         if out.suffix.lower() != ".png":
             raise UsageError(f"--out {out}: must end in .png")
-        if out.exists() and not force:
-            raise ArctlError(f"{out} exists; pass --force to overwrite it")
+        check_output_file(out, force=force)
         ref = generation.generator_ref(manager.registry, model)
         warnings: list[str] = []
         plan = pipeline.prepare_run(manager, ref.owner, classes=None if class_id is None else [class_id],
@@ -73,7 +73,7 @@ def edit_command():
             note(text, "warning")
         pipe = pipeline.load(model, device=device, dtype=dtype, manager=manager, erasure=erasure,
                              weights=parse_weights(weights, ref.checkpoint.main_role))
-        with StepProgress(f"{model} edit") as progress:
+        with StepProgress(f"{model} edit", unit="images") as progress:
             [result] = pipe.run(plan, seed=seed, command="edit", on_note=note,
                                 progress=generation.Progress(progress.start, progress.advance))
         save_png(result.image, out, result.recipe)
