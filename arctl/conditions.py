@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arctl.classes import class_id
 from arctl.errors import UsageError
 from arctl.registry import GeneratorSpec
 
@@ -91,9 +92,11 @@ def read_image_inputs(spec: GeneratorSpec, given: Mapping[str, Sequence[Any]], c
     return per_condition
 
 
-def check_conditions(spec: GeneratorSpec, classes: Sequence[int] | None = None, prompts: Sequence[str] | None = None,
+def check_conditions(spec: GeneratorSpec, classes: Sequence[int | str] | None = None,
+                     prompts: Sequence[str] | None = None,
                      images: Mapping[str, Sequence[Any]] | None = None) -> list[Condition]:
-    """The conditions to generate for, validated against what the generator accepts.
+    """The conditions to generate for, validated against what the generator accepts. A class is an id, a digit string
+    or one of the generator's class names (``arctl.classes.class_id``).
 
     A class-conditional generator given image conditions but no class generates for its null class (editing
     without a target class)."""
@@ -104,10 +107,7 @@ def check_conditions(spec: GeneratorSpec, classes: Sequence[int] | None = None, 
             raise UsageError(f"{spec.name} is class-conditional: use --class, not --prompt")
         if not classes and not any(images.values()):
             raise UsageError(f"{spec.name} is class-conditional: give at least one --class (0..{spec.num_classes - 1})")
-        for c in classes:
-            if not 0 <= c < spec.num_classes:
-                raise UsageError(f"--class {c}: out of range for {spec.name} (0..{spec.num_classes - 1})")
-        values = classes
+        values = [class_id(spec, c) for c in classes]
     elif spec.conditioning == "text":
         if classes:
             raise UsageError(f"{spec.name} is text-conditional: use --prompt, not --class")

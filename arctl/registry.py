@@ -184,7 +184,8 @@ class GeneratorSpec(ComponentSpec):
     """An image generator. ``conditioning`` is "class", "text" or "none"; ``cfg_help`` says what --cfg means.
 
     ``image_inputs`` are the image conditions it accepts (see ``ImageInput``). ``domain`` names the kind of images it
-    makes ("imagenet", "shapes", "text-to-image"): judges declare the domains they can score."""
+    makes ("imagenet", "shapes", "text-to-image"): judges declare the domains they can score. ``class_names`` names
+    the classes, index = class id: a tuple, or a function returning one, called on first use (``arctl.classes``)."""
 
     kind: ClassVar[str] = "generator"
     checkpoints: tuple[Checkpoint, ...] = ()
@@ -201,6 +202,7 @@ class GeneratorSpec(ComponentSpec):
     # undeclared one keeps every token sampler and watermarker; an undeclared diffusion head is refused diffusion
     # samplers in one line (loud, where a permissive default would record samplers that changed nothing).
     offers: tuple[str, ...] = ("token-logits",)
+    class_names: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
 
     def validate(self) -> None:
         super().validate()

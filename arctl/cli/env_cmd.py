@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from arctl.cli.output import out, print_json
+from arctl.cli.tables import KeyValueTable
 
 
 def add_commands(app: typer.Typer, manager) -> None:
@@ -18,15 +19,26 @@ def add_commands(app: typer.Typer, manager) -> None:
         if as_json:
             print_json(info)
             return
-        console = out()
-        console.print(f"python {info['python']} on {info['platform']}")
-        console.print("packages: " + ", ".join(f"{k} {v or 'missing'}" for k, v in info["packages"].items()))
-        for d in info["devices"]:
-            extra = {k: v for k, v in d.items() if k not in ("device", "available")}
-            state = "available" if d["available"] else "not available"
-            console.print(f"device {d['device']}: {state}" + (f" {extra}" if extra else ""), highlight=False)
-        console.print(f"hub cache: {info['hub_cache']}" + (" (offline)" if info["hub_offline"] else ""))
-        for name, p in info["plugins"].items():
-            console.print(f"plugin {name} {p['version'] or ''}" + (f" — failed: {p['error']}" if p["error"] else ""))
-        if not info["plugins"]:
-            console.print("plugins: none installed")
+        out().print(KeyValueTable(environment_rows(info)))
+
+
+def environment_rows(info: dict) -> list[tuple[str, str]]:
+    rows = [("python", f"{info['python']} on {info['platform']}")]
+    rows += [(name, version or "missing") for name, version in info["packages"].items()]
+    for d in info["devices"]:
+        details = [describe_detail(k, v) for k, v in d.items() if k not in ("device", "available") and v is not None]
+        state = "available" if d["available"] else "not available"
+        rows.append((f"device {d['device']}", "; ".join([state, *details])))
+    rows.append(("hub cache", info["hub_cache"] + (" (offline)" if info["hub_offline"] else "")))
+    for name, p in info["plugins"].items():
+        state = f"failed to load: {p['error']}" if p["error"] else p["version"] or "version unknown"
+        rows.append((f"plugin {name}", state))
+    if not info["plugins"]:
+        rows.append(("plugins", "none installed"))
+    return rows
+
+
+def describe_detail(key: str, value) -> str:
+    """``dtypes: fp32, bf16``, ``threads: 2``, ``gpus: NVIDIA H200``."""
+    shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+    return f"{key.replace('_', ' ')}: {shown}"

@@ -128,6 +128,10 @@ def add_commands(app: typer.Typer, manager) -> None:
             print_json({"method": watermark.spec.name, "model": model, "key": watermark.key.fingerprint, "fpr": fpr,
                         "options": watermark.options, "images": rows})
             return
-        for row in rows:
-            verdict = "watermarked" if row["watermarked"] else "not watermarked"
-            typer.echo(f"{row['image']}: {verdict} (p={row['p_value']:.3g}, z={row['z_score']:.2f})")
+        from arctl.cli.output import out  # not at the top: the other commands' --out parameter is named out
+        from arctl.cli.tables import OneLineTable
+
+        cells = [(row["image"], "watermarked" if row["watermarked"] else "not watermarked", f"{row['p_value']:.3g}",
+                  f"{row['z_score']:.2f}") for row in rows]
+        out().print(OneLineTable(("image", "verdict", "p-value", "z-score"), cells, paths=("image",),
+                                 right=("p-value", "z-score")))

@@ -8,6 +8,7 @@ here (no torch).
 
 import arctl
 from arctl import GeneratorSpec, SamplingDefaults, TokenizerSpec
+from arctl.classes import imagenet_class_names
 from arctl_llamagen.checkpoints import CHECKPOINTS, VQ_CHECKPOINT
 
 __version__ = "0.1.0"
@@ -28,6 +29,7 @@ LLAMAGEN_GENERATOR = GeneratorSpec(
     tokenizer="llamagen-vq16",
     conditioning="class",
     num_classes=1000,
+    class_names=imagenet_class_names,
     # the official sample_c2i.py defaults; FID numbers use cfg 2.0 (B, L), 1.75 (XL, XXL), 1.65 (3B) and top-k 0
     sampling=SamplingDefaults(cfg=4.0, cfg_schedule="constant", top_k=2000, top_p=1.0),
     cfg_help=CFG_HELP,

@@ -8,6 +8,7 @@ Gaussian diffusion), ``vae`` (KL-16), ``sampling`` (generation), ``guidance`` (t
 
 import arctl
 from arctl import CFGScheduleSpec, GeneratorSpec, Option, SamplingDefaults
+from arctl.classes import imagenet_class_names
 from arctl_mar.checkpoints import CHECKPOINTS
 
 __version__ = "0.1.0"
@@ -29,6 +30,7 @@ MAR_GENERATOR = GeneratorSpec(
     checkpoints=CHECKPOINTS,
     conditioning="class",
     num_classes=1000,
+    class_names=imagenet_class_names,
     options=OPTIONS,
     # the README's MAR-B FID settings (MAR-L: cfg 3.0, MAR-H: 3.2); --temperature scales the diffusion noise
     sampling=SamplingDefaults(cfg=2.9, cfg_schedule="mask-linear", temperature=1.0),

@@ -5,6 +5,7 @@ Builds on arctl-llamagen's public API (GPT, tokenizer, generator). Registration 
 
 import arctl
 from arctl import GeneratorSpec, SamplingDefaults
+from arctl.classes import imagenet_class_names
 from arctl_llamagen import CFG_HELP
 from arctl_nar.checkpoints import CHECKPOINTS
 
@@ -21,6 +22,7 @@ NAR_GENERATOR = GeneratorSpec(
     tokenizer="llamagen-vq16",
     conditioning="class",
     num_classes=1000,
+    class_names=imagenet_class_names,
     sampling=SamplingDefaults(cfg=4.0, cfg_schedule="constant", top_k=2000, top_p=1.0),  # sample_c2i.py defaults
     cfg_help=CFG_HELP + "; progress counts forward passes (k / (2n - 2))",
     batch_size=8,

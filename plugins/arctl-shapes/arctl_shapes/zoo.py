@@ -8,7 +8,7 @@ from arctl_llamagen import LLAMAGEN_GENERATOR
 from arctl_mar import MAR_GENERATOR
 from arctl_nar import NAR_GENERATOR
 from arctl_shapes.architectures import LLAMAGEN_GPT, LLAMAGEN_VQ, MAR, MAR_LATENT_SCALE, MAR_VAE, VAR, VAR_VAE
-from arctl_shapes.world import NUM_CLASSES
+from arctl_shapes.world import CLASS_NAMES, NUM_CLASSES
 from arctl_var import VAR_GENERATOR
 
 ZOO = Path(__file__).parent / "zoo"
@@ -52,7 +52,8 @@ def zoo_generator(base, checkpoint: Checkpoint, description: str, sampling: Samp
     """A shapes-world variant of a plugin's generator: same code, the zoo checkpoint, 10 classes, judged by the
     shapes judge (domain "shapes")."""
     return dataclasses.replace(base, name=checkpoint.name, description=description, checkpoints=(checkpoint,),
-                               num_classes=NUM_CLASSES, batch_size=32, sampling=sampling, domain=DOMAIN)
+                               num_classes=NUM_CLASSES, class_names=CLASS_NAMES, batch_size=32, sampling=sampling,
+                               domain=DOMAIN)
 
 
 def zoo_generators() -> list:

@@ -5,6 +5,7 @@ Registration only (no torch here): the model code is imported through the factor
 
 import arctl
 from arctl import CommandSpec, GeneratorSpec, ImageInput, Option, SamplingDefaults, TokenizerSpec
+from arctl.classes import imagenet_class_names
 from arctl_var.checkpoints import CHECKPOINTS, VAE_CHECKPOINT
 
 __version__ = "0.1.0"
@@ -39,6 +40,7 @@ VAR_GENERATOR = GeneratorSpec(
     tokenizer="var-vqvae",
     conditioning="class",
     num_classes=1000,
+    class_names=imagenet_class_names,
     options=OPTIONS,
     # the official demo's settings; the FID recipe is cfg 1.5, top-p 0.96, top-k 900
     sampling=SamplingDefaults(cfg=4.0, cfg_schedule="linear", top_k=900, top_p=0.95),
