@@ -1,6 +1,6 @@
 """The `arctl` command line, built by a factory from a plugin manager (no import-time registration).
 
-Exit codes: 0 ok, 1 runtime failure (one line, no traceback unless ARCTL_DEBUG=1), 2 usage error.
+Exit codes: 0 ok, 1 runtime failure (one line, no traceback unless ARCTL_DEBUG=1), 2 usage error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -8,11 +8,19 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from typing import Annotated
 
 import typer
 
 from arctl.errors import ArctlError
 from arctl.plugins import PluginManager
+from arctl.version import __version__
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"arctl {__version__}")
+        raise typer.Exit()
 
 
 def build_app(manager: PluginManager) -> typer.Typer:
@@ -25,6 +33,14 @@ def build_app(manager: PluginManager) -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
+
+    @app.callback()
+    def root(
+        version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                              help="Print arctl's version and exit.")] = False,
+    ) -> None:
+        pass
+
     for module in (generate_cmd, watermark_cmd, models_cmd, plugins_cmd, env_cmd):
         module.add_commands(app, manager)
     for spec in manager.registry.all("command"):
@@ -62,13 +78,22 @@ def main(argv: list[str] | None = None, manager: PluginManager | None = None) ->
     try:
         manager = manager or PluginManager()
         command = typer.main.get_command(build_app(manager))
-        # Standalone mode lets typer report its own usage errors (exit 2); our errors propagate to here.
-        command.main(args=argv, prog_name="arctl", standalone_mode=True, obj=manager)
-        return 0
-    except SystemExit as exc:
+        # Not standalone, so that typer's usage errors reach the one-line printing below; typer.Exit(code)
+        # (Ctrl-C too, as 130) then comes back as the return value.
+        code = command.main(args=argv, prog_name="arctl", standalone_mode=False, obj=manager)
+        return code if isinstance(code, int) else 0
+    except SystemExit as exc:  # shell completion (or a command's sys.exit) exits by itself
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except ArctlError as exc:
         return _fail(str(exc), exc.exit_code)
+    except typer.TyperException as exc:  # typer vendors click: its usage errors (exit 2) and file errors
+        if type(exc).__name__ == "NoArgsIsHelpError":  # no arguments: the help (typer, too, knows it by name)
+            if exc.format_message():  # plain help; rich help is printed already
+                typer.echo(exc.format_message())
+            return exc.exit_code
+        return _fail(" ".join(exc.format_message().split()), exc.exit_code)
+    except typer.Abort:  # a prompt's input ended
+        return _fail("aborted", 1)
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         return 130
