@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arctl.version import __version__
-from arctl.hub import load_state_dict
+from arctl.errors import ArctlError
 from arctl.files import atomic_write
+from arctl.hub import load_state_dict
+from arctl.version import __version__
 
 
 def convert_to_safetensors(source: Path, target: Path, *, container: str = "auto") -> int:
@@ -14,6 +15,8 @@ def convert_to_safetensors(source: Path, target: Path, *, container: str = "auto
     from safetensors.torch import save_file
 
     state = load_state_dict(source, container)
+    if not state:  # a file of no tensors converts to nothing useful: say so rather than write it
+        raise ArctlError(f"{source} holds an empty state dict (no tensors); there is nothing to convert")
     # safetensors refuses tensors that share memory; copy those so every key keeps its own entry.
     seen: set[tuple[int, int]] = set()
     tensors = {}

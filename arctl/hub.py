@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,10 +110,13 @@ def _rich_download_bar():
 
 
 def _not_found(wf: WeightFile, model: str | None, why: str) -> WeightsNotFoundError:
-    fix = f"run `arctl download {model}` where the Hub is reachable" if model else "run this where the Hub is reachable"
+    if model:
+        fix = f"run `arctl download {model}` where the Hub is reachable, or pass --weights PATH"
+    else:  # `arctl download` itself (it has no --weights)
+        fix = "run this again where the Hub is reachable" + (", without HF_HUB_OFFLINE" if is_offline() else "")
     return WeightsNotFoundError(
         f"{wf.filename} from {wf.repo_id} (revision {wf.revision}) is not in the Hugging Face cache at "
-        f"{cache_dir()} and {why}; {fix}, or pass --weights PATH"
+        f"{cache_dir()} and {why}; {fix}"
     )
 
 
@@ -134,6 +138,8 @@ def resolve_file(wf: WeightFile, local: str | os.PathLike | None = None, *, mode
         wf, local = parse_hub_reference(local, wf.container), None
     if local is not None:
         path = Path(local).expanduser()
+        if path.is_dir():
+            raise ArctlError(f"weights file {path} is a directory; give the checkpoint file in it")
         if not path.is_file():
             raise ArctlError(f"weights file {path} does not exist")
         return ResolvedFile(path, "local")
@@ -184,6 +190,8 @@ def parse_weights(values: Sequence[str] | None, main_role: str) -> dict[str, str
         role, sep, path = value.partition("=")
         if not sep:
             role, path = main_role, value
+        if not role or not path:
+            raise UsageError(f"--weights {value!r}: expected PATH or ROLE=PATH")
         if role in result:
             raise UsageError(f"--weights: file role {role!r} given twice")
         result[role] = path
@@ -226,15 +234,35 @@ def _torch_load(path: Path) -> Any:
             return _torch_load_mmap_first(path)
     except pickle.UnpicklingError as exc:
         if "weights only" not in str(exc).lower():
-            raise ArctlError(f"cannot read checkpoint {path}: {exc}") from None
-        lines = str(exc).splitlines()
-        detail = next((line.strip() for line in lines if "unsupported" in line.lower()), "non-tensor objects")
+            raise _unreadable(path, exc) from None
+        # Name what the pickle imports, not torch's advice to allow-list it: arctl never will.
+        imported = re.search(r"GLOBAL (\S+)", str(exc))
+        asks = f"the Python object {imported.group(1)}" if imported else "objects other than tensors"
         raise UnsafeCheckpointError(
-            f"refusing to load {path}: its pickle asks for more than tensors ({detail}); arctl never runs code "
-            "from a checkpoint — use a .safetensors file or a plain state dict"
+            f"refusing to load {path}: its pickle asks for {asks}; arctl never runs code from a checkpoint — "
+            "use a .safetensors file or a plain state dict"
         ) from None
     except Exception as exc:  # truncated zip, garbage bytes, ...: torch raises many kinds
-        raise ArctlError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from None
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> ArctlError:
+    """Why torch could not read ``path``; its own words mean little when the file is no PyTorch file at all."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save writes a zip archive, or a pickle (protocol 2+)
+        return ArctlError(f"cannot read checkpoint {path}: not a PyTorch file (neither a zip archive nor a pickle)")
+    return ArctlError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}")
+
+
+def _check_checkpoint_file(path: Path) -> None:
+    """One true line for a path that cannot be a checkpoint, before torch or safetensors give theirs."""
+    if path.is_dir():
+        raise ArctlError(f"{path} is a directory, not a checkpoint file")
+    if not path.is_file():
+        raise ArctlError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ArctlError(f"{path} is empty (0 bytes), not a checkpoint")
 
 
 def _unwrap(obj: Any, container: str, path: Path) -> Mapping[str, Any]:
@@ -257,6 +285,7 @@ def load_state_dict(path: str | os.PathLike, container: str = "auto") -> dict[st
     import torch
 
     path = Path(path)
+    _check_checkpoint_file(path)
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
         from safetensors import SafetensorError

@@ -70,7 +70,8 @@ def add_commands(app: typer.Typer, manager) -> None:
             return
         for role, f in files.items():
             typer.echo(str(f.path))
-            err().print(f"{role}: {f.weight.repo_id}/{f.weight.filename} @ {f.commit} ({f.source})")
+            where = "ships with its plugin" if f.source == "package" else f"@ {f.commit} ({f.source})"
+            err().print(f"{role}: {f.weight.repo_id}/{f.weight.filename} {where}")
 
     @app.command()
     def convert(
@@ -86,8 +87,6 @@ def add_commands(app: typer.Typer, manager) -> None:
             raise UsageError(f"--container {container!r}: expected one of {', '.join(CONTAINERS)}")
         if out_path.exists() and not force:
             raise ArctlError(f"{out_path} exists; pass --force to overwrite it")
-        if not path.is_file():
-            raise ArctlError(f"{path}: no such file")
         from arctl.convert import convert_to_safetensors
 
         count = convert_to_safetensors(path, out_path, container=container)
