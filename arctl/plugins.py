@@ -76,7 +76,8 @@ class PluginManager:
             name = getattr(plugin, "__name__", None) or type(plugin).__name__
             self._add(PluginInfo(name=name), lambda p=plugin: p)
         if entry_points:
-            for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            installed = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+            for ep in installed:
                 if self.allowed is not None and ep.name not in self.allowed:
                     continue
                 dist = getattr(ep, "dist", None)
@@ -86,6 +87,9 @@ class PluginManager:
                     package=dist.metadata["Name"] if dist else None,
                 )
                 self._add(info, ep.load)
+            names = [ep.name for ep in installed]
+            for name in sorted((self.allowed or set()) - set(names)):  # a typo would otherwise load nothing, silently
+                self.record_failure(name, f"no such plugin is installed (installed: {', '.join(names) or 'none'})")
 
     @property
     def errors(self) -> dict[str, str]:
