@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from arctl.cli.output import out, print_json
-from arctl.errors import UsageError
+from arctl.errors import ArctlError, UsageError
 from arctl.registry import HOOK_KINDS
 
 
@@ -72,6 +72,18 @@ def add_commands(app: typer.Typer, manager) -> None:
     @app.command()
     def uninstall(
         packages: Annotated[list[str], typer.Argument(help="Packages to remove.")],
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     ) -> None:
-        """Uninstall plugins with pip (no confirmation prompt)."""
+        """Uninstall plugins with pip (asks first, unless -y)."""
+        if not yes and not confirmed(f"Uninstall {', '.join(packages)}?"):
+            raise ArctlError("nothing uninstalled (not confirmed; -y uninstalls without asking)")
         raise typer.Exit(pip("uninstall", "--yes", *packages))
+
+
+def confirmed(question: str) -> bool:
+    """Ask on stderr (stdout is for results); input that ends or is interrupted is a no."""
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except typer.Abort:
+        typer.echo(err=True)  # end the prompt's line
+        return False
