@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {init.parent.name: init.parent for init in sorted(ROOT.glob("plugins/*/arctl_*/__init__.py"))}
 # what a command module may use of the core's CLI: the plugin manager the app was built with (arctl.cli), printing
 # (output) and the shared declarations of common command-line options (options); the library is outside arctl.cli
-CLI_ALLOWED = {"arctl.cli", "arctl.cli.options", "arctl.cli.output"}
+CLI_ALLOWED = {"arctl.cli", "arctl.cli.options", "arctl.cli.output", "arctl.cli.tables"}
 
 
 def parse(path: Path) -> ast.Module:

@@ -53,7 +53,8 @@ def add_commands(app: typer.Typer, manager) -> None:
     def generate(
         model: Annotated[Optional[str], typer.Argument(help="Checkpoint name (see `arctl models`); default: the "
                                                        "installed default model.", autocompletion=complete_model)] = None,
-        classes: Annotated[Optional[list[int]], typer.Option("--class", "-c", help="Class id; repeat for several.")] = None,
+        classes: Annotated[Optional[list[str]], typer.Option("--class", "-c", help="Class id or name (`arctl models "
+                                                             "MODEL --classes`); repeat for several.")] = None,
         prompts: Annotated[Optional[list[str]], typer.Option("--prompt", "-p", help="Text prompt; repeat for several.")] = None,
         images: ImagesOption = None,
         num: Annotated[int, typer.Option("--num", "-n", min=1, help="Images per class or prompt.")] = 1,
