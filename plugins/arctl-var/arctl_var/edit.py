@@ -34,8 +34,8 @@ def edit_command():
         image: Annotated[Path, typer.Option("--image", help="The image to edit.")],
         mask: Annotated[Path, typer.Option("--mask", help=MASK_HELP)],
         out: Annotated[Path, typer.Option("--out", help="Where to write the edited PNG.")],
-        class_id: Annotated[Optional[int], typer.Option("--class", "-c", help="Class to edit towards (default: none, "
-                                                        "the null class).")] = None,
+        class_id: Annotated[Optional[str], typer.Option("--class", "-c", help="Class id or name to edit towards "
+                                                        "(default: none, the null class).")] = None,
         seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Random seed.")] = 0,
         cfg: CfgOption = None,
         top_k: TopKOption = None,
