@@ -120,6 +120,11 @@ def number(kind: type, flag: str, value: Any):
         raise UsageError(f"--{flag} {value!r}: expected {kind.__name__}") from None
 
 
+def not_finite(value: float) -> str:
+    """What is wrong with a value beyond its range, as the start of a message."""
+    return "not a number; " if math.isnan(value) else "not finite; " if math.isinf(value) else ""
+
+
 def resolve_settings(
     registry,
     spec: GeneratorSpec,
@@ -147,13 +152,14 @@ def resolve_settings(
         temperature=d.temperature if temperature is None else number(float, "temperature", temperature),
     )
     if not (0 <= sampling.cfg < math.inf):  # written so that NaN fails too
-        raise UsageError(f"--cfg {sampling.cfg}: must be a finite number >= 0")
+        raise UsageError(f"--cfg {sampling.cfg}: {not_finite(sampling.cfg)}must be a finite number >= 0")
     if sampling.top_k < 0:
         raise UsageError(f"--top-k {sampling.top_k}: must be >= 0 (0 disables top-k)")
     if not 0 < sampling.top_p <= 1:
-        raise UsageError(f"--top-p {sampling.top_p}: must be in (0, 1] (1 disables top-p)")
+        raise UsageError(f"--top-p {sampling.top_p}: {not_finite(sampling.top_p)}must be in (0, 1] (1 disables top-p)")
     if not (0 < sampling.temperature < math.inf):
-        raise UsageError(f"--temperature {sampling.temperature}: must be > 0 (use --sampler greedy for argmax)")
+        raise UsageError(f"--temperature {sampling.temperature}: {not_finite(sampling.temperature)}must be > 0 and "
+                         "finite (use --sampler greedy for argmax)")
     sampler_spec = registry.get("sampler", sampling.sampler)
     schedule_spec = registry.get("cfg_schedule", sampling.cfg_schedule)
 

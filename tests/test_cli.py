@@ -269,7 +269,7 @@ def test_install_and_uninstall_run_pip_of_this_python(arctl_cli, monkeypatch):
     assert arctl_cli.invoke(["install", "arctl-var", "-U", "--force-reinstall", "-e", "plugins/x"]).exit_code == 0
     assert calls[-1] == [sys.executable, "-m", "pip", "install", "--upgrade", "--force-reinstall",
                          "--editable", "plugins/x", "arctl-var"]
-    assert arctl_cli.invoke(["uninstall", "arctl-var"]).exit_code == 0
+    assert arctl_cli.invoke(["uninstall", "-y", "arctl-var"]).exit_code == 0
     assert calls[-1] == [sys.executable, "-m", "pip", "uninstall", "--yes", "arctl-var"]
     monkeypatch.setattr(subprocess, "call", lambda args: 3)
     assert arctl_cli.invoke(["install", "nonexistent-pkg"]).exit_code == 3

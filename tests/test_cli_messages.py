@@ -23,8 +23,8 @@ def one_error_line(result, code: int) -> str:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["generate", "toy-tiny", "--num", "abc"], "Invalid value for '--num' / '-n'"),
-    (["generate", "toy-tiny", "--num", "0"], "Invalid value for '--num' / '-n'"),
+    (["generate", "toy-tiny", "--num", "abc"], "--num abc: not an integer; must be >= 1"),
+    (["generate", "toy-tiny", "--num", "0"], "--num 0: must be >= 1"),
     (["generate", "toy-tiny", "--seed", "-1"], f"--seed -1: must be in 0..{2**63 - 1}"),
     (["generate", "toy-tiny", "--seed", "x"], "--seed x: not an integer"),
     (["generate", "toy-tiny", "--top-k", "1.5"], "--top-k 1.5: not an integer; must be >= 0"),

@@ -24,6 +24,7 @@ from arctl.cli.options import (
     TopPOption,
     WatermarkOption,
     WeightsOption,
+    number,
 )
 from arctl.cli.image_writer import MAX_GRID_IMAGES, ImageWriter
 from arctl.cli.output import StepProgress, err, note, print_json
@@ -57,7 +58,8 @@ def add_commands(app: typer.Typer, manager) -> None:
                                                              "MODEL --classes`); repeat for several.")] = None,
         prompts: Annotated[Optional[list[str]], typer.Option("--prompt", "-p", help="Text prompt; repeat for several.")] = None,
         images: ImagesOption = None,
-        num: Annotated[int, typer.Option("--num", "-n", min=1, help="Images per class or prompt.")] = 1,
+        num: Annotated[int, typer.Option("--num", "-n", parser=number("--num", int, lambda v: v >= 1, "must be >= 1"),
+                                         help="Images per class or prompt.")] = 1,
         seed: SeedOption = None,
         cfg: CfgOption = None,
         cfg_schedule: CfgScheduleOption = None,

@@ -9,7 +9,7 @@ import typer
 from arctl.cli.output import err, human_size, out, print_json
 from arctl.cli.tables import OneLineTable
 from arctl.classes import display_name
-from arctl.errors import ArctlError, UsageError
+from arctl.errors import UsageError
 from arctl.models import describe_model
 from arctl.registry import CONTAINERS
 
@@ -85,9 +85,10 @@ def add_commands(app: typer.Typer, manager) -> None:
             raise UsageError(f"--out {out_path}: must end in .safetensors")
         if container not in CONTAINERS:
             raise UsageError(f"--container {container!r}: expected one of {', '.join(CONTAINERS)}")
-        if out_path.exists() and not force:
-            raise ArctlError(f"{out_path} exists; pass --force to overwrite it")
         from arctl.convert import convert_to_safetensors
+        from arctl.files import check_output_file
+
+        check_output_file(out_path, force=force)
 
         count = convert_to_safetensors(path, out_path, container=container)
         typer.echo(str(out_path))

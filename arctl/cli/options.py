@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from arctl.errors import UsageError
-from arctl.generation import MAX_SEED
+from arctl.generation import MAX_SEED, not_finite
 
 DTYPES = ["auto", "fp32", "bf16", "fp16"]
 
@@ -26,8 +26,7 @@ def number(flag: str, kind: type, valid: Callable[[float], bool], rule: str) -> 
         except ValueError:
             raise UsageError(f"{flag} {text}: not {'an integer' if kind is int else 'a number'}; {rule}") from None
         if not valid(value):
-            problem = "not a number; " if math.isnan(value) else "not finite; " if math.isinf(value) else ""
-            raise UsageError(f"{flag} {value}: {problem}{rule}")
+            raise UsageError(f"{flag} {value}: {not_finite(value)}{rule}")
         return value
 
     return parse
