@@ -39,15 +39,18 @@ class VARGenerator(Generator):
             kv_cache=batch.options["kv_cache"], more_smooth=batch.options["more_smooth"], forced=self.forced(batch),
         )
 
+    @torch.no_grad()
     def forced(self, batch: GenerationBatch) -> ForcedTokens | None:
-        """Zero-shot editing when the batch carries an image and a mask: the image's tokens outside the mask."""
+        """Zero-shot editing when the batch carries an image and a mask: the image's tokens where the mask keeps it."""
         if "image" not in batch.images:
             return None
-        forced = ForcedTokens.from_mask(self.tokenizer.encode(batch.images["image"]), batch.images["mask"],
-                                        self.var.patch_nums[-1])
-        kept = forced.keep.flatten(1)
+        vqvae = self.tokenizer.vqvae
+        forced = ForcedTokens.from_mask(vqvae.img_to_f(batch.images["image"].mul(2).sub(1)), batch.images["mask"])
+        kept = forced.keep_at(self.var.patch_nums[-1]).flatten(1)
         if kept.all(dim=1).any():
-            batch.note("a mask is black everywhere: nothing will be regenerated in its image")
+            side = vqvae.downsample
+            batch.note(f"a mask keeps every token: nothing will be regenerated in its image (a white area is "
+                       f"regenerated only where it covers whole {side}x{side}-pixel tokens)")
         if not kept.any(dim=1).all():
             batch.note("a mask is white everywhere: its image is generated from scratch (plain generation)")
         return forced

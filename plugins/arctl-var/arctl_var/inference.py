@@ -9,7 +9,7 @@ block-causal mask (the baseline the benchmark compares against).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -17,30 +17,51 @@ import torch.nn.functional as F
 
 from arctl.sampling import StepContext, TokenSampling
 from arctl_var.model import VAR, KVCache
+from arctl_var.quantizer import MultiScaleQuantizer
 from arctl_var.vqvae import VQVAE
 
 
 @dataclass
 class ForcedTokens:
-    """Zero-shot editing: tokens of a given image kept wherever ``keep`` (a [B, H, W] map in [0, 1] at the
-    finest token resolution, one per image) is set; the rest is generated."""
+    """Zero-shot editing: at every scale, the source image's residual tokens wherever its kept region reaches.
 
-    tokens: Sequence[torch.Tensor]  # per scale [B, pn * pn]
-    keep: torch.Tensor
+    VAR's f_hat is a sum over scales of upsampled code maps, so the kept region reproduces the source only if every
+    scale's contribution there is the source's. Hence the rule: a token of any scale is kept when any part of its
+    footprint is kept (area pooling of the pixel keep map, not bilinear point samples, which at 2x2 miss a kept
+    centre entirely). And the kept tokens are the nearest codes of the residual the running f_hat leaves of the
+    source's latent, as the VQVAE's encoder picks them: where a generated neighbour's upsampled code bleeds into the
+    kept region, the finer kept scales absorb it. With every token kept this is the plain VQVAE encoding.
+
+    The price: a white area is regenerated at a scale only where it covers whole tokens of that scale, so coarse
+    layout next to kept pixels stays the source's. Freeing those tokens does not pay: with a 32 px kept centre on
+    var-shapes, a border generated from 2x2 on leaves ~17/255 in the centre through the decoder even when the
+    centre's latent is exactly the source's (docs/var.md).
+    """
+
+    latent: torch.Tensor  # the source image's VQVAE latent f [B, Cvae, h, w]
+    keep: torch.Tensor  # [B, H, W]: 1 where the image is kept, at pixel (or any finer-than-token) resolution
 
     @classmethod
-    def from_mask(cls, tokens: Sequence[torch.Tensor], mask: torch.Tensor, grid: int) -> ForcedTokens:
-        """Keep the finest-scale tokens whose patch of ``mask`` ([B, 1, H, W], white = regenerate) is mostly black."""
-        regenerate = F.interpolate(mask.float(), size=(grid, grid), mode="area")[:, 0]
-        return cls(tokens, (regenerate < 0.5).float())
+    def from_mask(cls, latent: torch.Tensor, mask: torch.Tensor) -> ForcedTokens:
+        """``mask`` [B, 1, H, W] in [0, 1]: white (> 0.5) is regenerated, the rest is kept."""
+        return cls(latent, mask[:, 0].lt(0.5).float())
 
-    def apply(self, generated: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
-        pn = generated.shape[-1]
-        keep = F.interpolate(self.keep[:, None].float().to(generated.device), size=(pn, pn), mode="bilinear",
-                             align_corners=False).gt(0.5).to(generated.dtype)
+    def keep_at(self, pn: int) -> torch.Tensor:
+        """[B, 1, pn, pn] bool: the tokens of a pn x pn scale that are taken from the image."""
+        footprint = F.interpolate(self.keep[:, None].to(self.latent), size=(pn, pn), mode="area")
         if pn * pn <= 3:  # the coarsest scales carry the global layout: always take them from the image
-            keep.fill_(1)
-        return given * keep + generated * (1 - keep)
+            return torch.ones_like(footprint, dtype=torch.bool)
+        return footprint > 0
+
+    def apply(self, quant: MultiScaleQuantizer, f_hat: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
+        """A scale's code map [B, Cvae, pn, pn]: the source's residual codes where kept, ``generated`` elsewhere;
+        ``f_hat`` is the running sum of the coarser scales."""
+        B, C, pn = *generated.shape[:2], generated.shape[-1]
+        rest = self.latent - f_hat
+        if pn != rest.shape[-1]:  # every scale but the last sees the residual area-downsampled, as in encoding
+            rest = F.interpolate(rest, size=(pn, pn), mode="area")
+        codes = quant.code_distances(rest.permute(0, 2, 3, 1).reshape(-1, C)).argmin(dim=1).view(B, pn * pn)
+        return torch.where(self.keep_at(pn), quant.lookup(codes, pn, pn), generated)
 
 
 def gumbel_soft_tokens(logits: torch.Tensor, tau: float, rng: torch.Generator) -> torch.Tensor:
@@ -99,7 +120,7 @@ def generate_scales(
         else:
             h_map = quant.lookup(idx, pn, pn)
         if forced is not None:
-            h_map = forced.apply(h_map, quant.lookup(forced.tokens[si], pn, pn))
+            h_map = forced.apply(quant, f_hat, h_map)
 
         f_hat, next_map = quant.next_autoregressive_input(si, f_hat, h_map)
         if si < num_scales - 1:

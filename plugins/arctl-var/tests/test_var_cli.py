@@ -102,37 +102,6 @@ def test_an_all_black_mask_reconstructs_the_image(arctl_cli, var_manager, tiny_v
     assert (got - expected).abs().max() <= 1 / 255 + 1e-6  # every token teacher-forced: the VQVAE reconstruction
 
 
-def test_inpainting_forces_the_tokens_outside_the_hole(var_manager, tiny_var, tmp_path):
-    import torch
-
-    from arctl.sampling import LinearCFG, MultinomialSampler, TokenSampling
-    from arctl_var.inference import ForcedTokens, generate_scales
-
-    generator = load_tiny(var_manager)
-    source, _ = images(tmp_path)
-    given = generator.tokenizer.encode(as_tensor(source))
-    keep = torch.ones(4, 4)
-    keep[1:3, 1:3] = 0  # the hole: regenerate these 4 of the 16 finest tokens
-    quant = generator.tokenizer.vqvae.quantize
-    maps = []
-    original = quant.next_autoregressive_input
-    quant.next_autoregressive_input = lambda si, f_hat, h: maps.append(h.clone()) or original(si, f_hat, h)
-    try:
-        sampling = TokenSampling(MultinomialSampler(top_k=0), LinearCFG(2.0), torch.Generator().manual_seed(0))
-        generate_scales(generator.var, generator.tokenizer.vqvae, torch.tensor([4]), sampling,
-                        forced=ForcedTokens(given, keep[None]))
-    finally:
-        quant.next_autoregressive_input = original
-    for si, pn in enumerate((1, 2, 3, 4)):
-        expected = quant.lookup(given[si], pn, pn)
-        if pn * pn <= 3:  # the coarsest scales are always taken from the image
-            assert torch.equal(maps[si], expected)
-    finest = quant.lookup(given[3], 4, 4)
-    kept = keep.bool()
-    assert torch.equal(maps[3][..., kept], finest[..., kept])
-    assert not torch.equal(maps[3][..., ~kept], finest[..., ~kept])  # the hole was generated anew
-
-
 def test_outpainting_and_input_validation(arctl_cli, var_manager, tiny_var, tmp_path):
     source, hole = images(tmp_path, size=100)  # the wrong size on purpose
     centre = tmp_path / "centre.png"
