@@ -45,6 +45,7 @@ def prepare_run(manager, spec, *, classes=None, prompts=None, images=None, sampl
     ``sampling`` holds the sampling arguments given (``SAMPLING_ARGUMENTS``; None or absent: the generator's
     default), ``options`` the ``-o`` options; warnings about a key file go to ``notes``."""
     from arctl import generation
+    from arctl.compositions import check_composition
     from arctl.reproduction import as_key, keyed_watermark, watermark_spec
 
     sampling = dict(sampling or {})
@@ -53,6 +54,7 @@ def prepare_run(manager, spec, *, classes=None, prompts=None, images=None, sampl
         raise UsageError(f"unknown sampling argument {unknown[0]!r} (known: {', '.join(SAMPLING_ARGUMENTS)})")
     marker = watermark_spec(manager.registry, watermark, key is not None)
     settings = generation.resolve_settings(manager.registry, spec, options=options, watermarker=marker, **sampling)
+    check_composition(spec, manager.registry.get("sampler", settings.sampling.sampler), marker)
     conditions = check_conditions(spec, classes, prompts, image_lists(images))
     return RunPlan(settings, keyed_watermark(marker, as_key(key, [] if notes is None else notes), settings), conditions)
 
