@@ -1,7 +1,7 @@
 """The DiSA sampler: MAR-style diffusion heads get the annealed step count at every iteration.
 
-It keeps the multinomial draw for token generators (where it changes nothing) and answers the core's
-diffusion seam: ``diffusion_steps`` from the annealing schedule (the generator's own default is ignored)
+It acts on diffusion steps only (its spec's ``acts_on``: the core refuses it for token generators, where it
+would change nothing) and answers the core's diffusion seam: ``diffusion_steps`` from the annealing schedule (the generator's own default is ignored)
 and ``diffusion_clip``, which reproduces the official code's cap on timesteps: every chain keeps its
 timesteps at most ``clip`` of the training chain (0.95: t <= 950 of 1000), so the noisiest ones merge into
 one and a chain of 50 has 48 steps. ``clip=1`` turns that off.
