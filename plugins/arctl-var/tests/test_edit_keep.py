@@ -104,7 +104,6 @@ def test_kept_tokens_are_the_residual_codes_of_the_source(var_manager, tiny_var)
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory):
-    pytest.importorskip("arctl_shapes")
     import arctl
     from arctl.plugins import PluginManager
     from arctl_shapes.world import ShapesWorld
