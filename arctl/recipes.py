@@ -12,17 +12,31 @@ RECIPE_FORMAT = 1
 
 
 def versions(manager, *specs) -> dict[str, str]:
-    """``{"arctl": ..., "torch": ..., <plugin>: ...}`` for the plugins that registered ``specs``."""
+    """``{"arctl": ..., "torch": ..., <plugin>: ...}`` for the plugins that registered ``specs`` and the plugins
+    whose code their factories run (the shapes zoo registers var-shapes, arctl-var's code draws its pixels)."""
     import torch
 
     from arctl.version import __version__
 
     found = {"arctl": __version__, "torch": torch.__version__}
     for spec in specs:
-        info = manager.infos.get(spec.plugin) if spec is not None else None
-        if info is not None:
-            found[info.name] = info.version or "unknown"
+        if spec is None:
+            continue
+        for name in (spec.plugin, code_plugin(manager, spec)):
+            info = manager.infos.get(name)
+            if info is not None:
+                found[info.name] = info.version or "unknown"
     return found
+
+
+def code_plugin(manager, spec) -> str | None:
+    """The plugin whose distribution ships the module ``spec``'s factory names (None for a callable factory)."""
+    from importlib.metadata import packages_distributions
+
+    if not isinstance(spec.factory, str):
+        return None
+    distributions = packages_distributions().get(spec.factory.split(":")[0].split(".")[0], [])
+    return next((info.name for info in manager.infos.values() if info.package in distributions), None)
 
 
 def new_recipe(command: str, *, model: str, files: dict, versions: dict, **fields: Any) -> dict[str, Any]:
